@@ -1,0 +1,22 @@
+# TIDE_CUDA=AUTO builds engine/cuda when nvcc is found (here: /usr/local/cuda), ON
+# requires it, OFF skips it. GPU tests are always built when CUDA is; they skip at run
+# time when no device is present.
+set(TIDE_HAS_CUDA OFF)
+if(NOT TIDE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(TIDE_HAS_CUDA ON)
+  elseif(TIDE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TIDE_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+message(STATUS "Tide CUDA backend: ${TIDE_HAS_CUDA} (TIDE_CUDA=${TIDE_CUDA})")

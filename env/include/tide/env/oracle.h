@@ -1,0 +1,49 @@
+// OraclePolicy ("oracle"): the env's teacher, a programmatic solver of wide research tasks
+// that plays the policy of an agent. It works only from the PolicyRequest: the task in the
+// user message, its own earlier tool calls and their observations. It has no access to
+// any World or Episode and never sees the answer, so its answers are exactly as good as
+// what the tools told it (a tool that lies makes it wrong).
+//
+// Two roles, chosen by the tools offered:
+//  * coordinator (spawn_subagents offered): splits the entities into
+//    min(maxItems of spawn_subagents, N) contiguous balanced groups, spawns one researcher
+//    per group (instructions: FormatWideTask of the group plus guidance; tools search and
+//    open), merges the rows of their reports, spawns once more for entities still missing,
+//    then answers with the merged table;
+//  * researcher (otherwise): turn 1 searches every entity (parallel calls), turn 2 opens
+//    each hit whose title is exactly the entity (one wider search first where none is),
+//    turn 3 reads each column out of the opened profile and answers with the table;
+//    entities it cannot find get null cells.
+// Usage: the oracle has no model, so its token measure is pre-tokens
+// (tide::engine::CountPreTokens): prompt = all message contents and tool-call arguments of
+// the request; completion = those of the reply.
+//
+// Thread safety: stateless (everything is derived from the request), so one OraclePolicy
+// serves any number of agents at once.
+#pragma once
+
+#include <string>
+
+#include "tide/core/status.h"
+#include "tide/workers/policy.h"
+
+namespace tide::env {
+
+inline constexpr char kOraclePolicyName[] = "oracle";
+inline constexpr int kOracleSpawnRounds = 2;  // the first spawn and one for missing entities
+
+class OraclePolicy : public workers::Policy {
+ public:
+  std::string name() const override { return kOraclePolicyName; }
+  Result<workers::PolicyResponse> Generate(const workers::PolicyRequest& request) override;
+};
+
+// One turn of each role (the assistant message, usage not filled in). INVALID_ARGUMENT when
+// the request has no messages.
+Result<workers::Message> OracleCoordinatorTurn(const workers::PolicyRequest& request);
+Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request);
+
+// The sentence of guidance the coordinator adds to each researcher's instructions.
+extern const char kOracleResearcherGuidance[];
+
+}  // namespace tide::env

@@ -1,0 +1,38 @@
+#include "tide/env/oracle.h"
+
+#include "tide/engine/pretokenizer.h"
+#include "tide/workers/swarm_protocol.h"
+
+namespace tide::env {
+namespace {
+
+int64_t PreTokens(const workers::Message& m) {
+  size_t n = engine::CountPreTokens(m.content);
+  for (const workers::ToolCall& c : m.tool_calls) n += engine::CountPreTokens(c.arguments);
+  return static_cast<int64_t>(n);
+}
+
+bool Offers(const workers::PolicyRequest& request, const std::string& tool) {
+  if (request.tools == nullptr) return false;
+  for (const workers::ToolSpec& spec : *request.tools) {
+    if (spec.name == tool) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<workers::PolicyResponse> OraclePolicy::Generate(const workers::PolicyRequest& request) {
+  if (request.messages == nullptr) return InvalidArgument("oracle: the request has no messages");
+  if (request.cancelled != nullptr && request.cancelled->load()) return Cancelled("oracle: the run was cancelled");
+  Result<workers::Message> reply = Offers(request, workers::kSpawnSubagentsTool) ? OracleCoordinatorTurn(request)
+                                                                                  : OracleResearcherTurn(request);
+  if (!reply.ok()) return reply.status();
+  workers::PolicyResponse response;
+  response.message = std::move(reply).value();
+  for (const workers::Message& m : *request.messages) response.usage.prompt_tokens += PreTokens(m);
+  response.usage.completion_tokens = PreTokens(response.message);
+  return response;
+}
+
+}  // namespace tide::env

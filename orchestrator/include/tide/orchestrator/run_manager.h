@@ -1,0 +1,80 @@
+// RunManager: starts swarm runs, records every event in the Store before anyone can see
+// it, and lets any number of watchers replay a run from a sequence number and then follow
+// it live. Runs execute on their own threads; their sub-agents share one Boost.Asio pool.
+//
+// Guarantees: events of a run have seq 0, 1, 2, ... without gaps; an event is durable
+// (RocksDB WAL) before it is delivered; the run record and its final event are written in
+// one batch. A run that was still running when a previous process died is marked FAILED
+// at start-up ("interrupted"), with its events kept.
+// Ownership: borrows the Store, which must outlive the manager. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "tide/core/status.h"
+#include "tide/orchestrator/store.h"
+#include "tide/orchestrator/swarm_spec.h"
+#include "tide/v1/orchestrator.pb.h"
+#include "tide/workers/policy.h"
+
+namespace tide::orchestrator {
+
+class RunManager {
+ public:
+  struct Options {
+    int subagent_threads = 0;  // 0 = max(4, hardware threads)
+  };
+
+  // Marks runs left RUNNING by an earlier process as FAILED.
+  static Result<std::unique_ptr<RunManager>> Create(Store* store, Options options);
+  static Result<std::unique_ptr<RunManager>> Create(Store* store) { return Create(store, Options{}); }
+  ~RunManager();  // cancels running runs and waits for them
+
+  // Validates the spec (INVALID_ARGUMENT / NOT_FOUND), stores the run, starts it, and
+  // returns its id at once.
+  Result<std::string> Start(const SwarmSpec& spec);
+
+  // Calls `on_event` for every event with seq >= from_seq, in order, first from the store
+  // and then live, until the run ends (OK), `on_event` returns false or `stop` returns
+  // true (CANCELLED). NOT_FOUND for an unknown run.
+  using EventFn = std::function<bool(const tide::v1::SwarmEvent&)>;
+  Status Watch(const std::string& run_id, uint64_t from_seq, const EventFn& on_event,
+               const std::function<bool()>& stop = nullptr);
+
+  // Asks a running run to stop; returns its state (a finished run is left as it is).
+  Result<tide::v1::RunState> Cancel(const std::string& run_id, const std::string& reason);
+  Result<tide::v1::Run> Get(const std::string& run_id);
+  Result<std::vector<tide::v1::Run>> List(size_t limit);
+  // Blocks until the run has ended and returns its record.
+  Result<tide::v1::Run> Wait(const std::string& run_id);
+
+  Store* store() const { return store_; }
+
+ private:
+  struct Active;
+  class Recorder;
+
+  RunManager(Store* store, Options options);
+  void Execute(std::shared_ptr<Active> run);
+  std::shared_ptr<Active> FindActive(const std::string& run_id);
+
+  Store* store_;
+  std::unique_ptr<boost::asio::thread_pool> pool_;       // sub-agents
+  std::unique_ptr<boost::asio::thread_pool> runs_pool_;  // coordinators, one per run
+  std::unique_ptr<workers::Policy> oracle_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Active>> active_;
+  std::atomic<uint64_t> counter_{0};
+};
+
+}  // namespace tide::orchestrator

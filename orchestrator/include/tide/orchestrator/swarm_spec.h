@@ -1,0 +1,42 @@
+// SwarmSpec: what one swarm run is asked to do (world, task, limits, policy), with the
+// validation every entry point shares (CLI flags, JSON config files, gRPC requests), so a
+// bad value is rejected with the same message wherever it comes from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tide/core/status.h"
+#include "tide/v1/orchestrator.pb.h"
+
+namespace tide::orchestrator {
+
+inline constexpr int kMaxSubagentsLimit = 100;
+inline constexpr int kDefaultCoordinatorSteps = 15;
+inline constexpr int kDefaultSubagentSteps = 100;
+
+struct SwarmSpec {
+  std::string world = "research";
+  std::string task_family;  // "" = the world's default
+  uint64_t seed = 7;
+  int items = 20;
+  int max_subagents = 8;
+  std::string policy = "oracle";
+  int max_coordinator_steps = kDefaultCoordinatorSteps;
+  int max_subagent_steps = kDefaultSubagentSteps;
+  double timeout_s = 0;  // 0 = no deadline
+};
+
+// INVALID_ARGUMENT naming the field (`max_subagents must be in [1, 100], got 0`), or
+// NOT_FOUND for an unknown world. `source` prefixes the message ("request", a file path).
+Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source = "swarm");
+
+// Reads a swarm config file: a JSON object whose fields are SwarmSpec's names. Fields not
+// in the file keep the values of `defaults`; unknown fields are errors naming the file.
+Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defaults = {});
+
+// Proto conversion; zeros in the request mean "default".
+SwarmSpec SpecFromProto(const tide::v1::SwarmRequest& request);
+tide::v1::SwarmRequest SpecToProto(const SwarmSpec& spec);
+
+}  // namespace tide::orchestrator

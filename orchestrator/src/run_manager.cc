@@ -1,0 +1,290 @@
+#include "tide/orchestrator/run_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <google/protobuf/util/json_util.h>
+
+#include "tide/core/log.h"
+#include "tide/env/oracle.h"
+#include "tide/orchestrator/swarm.h"
+
+namespace tide::orchestrator {
+namespace {
+
+using tide::v1::EventKind;
+using tide::v1::RunState;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NewRunId(uint64_t counter) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "run-%llx-%04llx-%06llx", static_cast<unsigned long long>(NowMs()),
+                static_cast<unsigned long long>(counter & 0xffff),
+                static_cast<unsigned long long>(rng() & 0xffffff));
+  return buf;
+}
+
+nlohmann::json ProtoToJson(const google::protobuf::Message& m) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &text, opts);
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
+Result<tide::v1::Run> ParseRun(const std::string& bytes, const std::string& run_id) {
+  tide::v1::Run run;
+  if (!run.ParseFromString(bytes)) return DataLoss("run record of " + run_id + " is corrupt");
+  return run;
+}
+
+}  // namespace
+
+struct RunManager::Active {
+  std::string id;
+  SwarmSpec spec;
+  std::mutex mu;
+  std::condition_variable cv;
+  tide::v1::Run record;  // guarded by mu
+  uint64_t next_seq = 0;  // guarded by mu
+  bool done = false;      // guarded by mu
+  std::atomic<bool> cancelled{false};
+  std::string cancel_reason;  // guarded by mu
+};
+
+// Stores each event of one run, then wakes its watchers. Holding the run's mutex across
+// the write keeps seq order and store order the same.
+class RunManager::Recorder : public EventSink {
+ public:
+  Recorder(Store* store, Active* run) : store_(store), run_(run) {}
+
+  Status Emit(EventKind kind, const std::string& agent, const std::string& parent,
+              const nlohmann::json& payload) override {
+    std::lock_guard<std::mutex> lock(run_->mu);
+    tide::v1::SwarmEvent ev = Make(kind, agent, parent, payload);
+    TIDE_RETURN_IF_ERROR(store_->AppendEvent(run_->id, ev.seq(), ev.SerializeAsString()));
+    ++run_->next_seq;
+    run_->cv.notify_all();
+    return Status::Ok();
+  }
+
+  // The final event and the final run record, in one atomic write.
+  Status Finish(EventKind kind, const nlohmann::json& payload, RunState state, const tide::v1::RunResult& result) {
+    std::lock_guard<std::mutex> lock(run_->mu);
+    tide::v1::SwarmEvent ev = Make(kind, "", "", payload);
+    tide::v1::Run record = run_->record;
+    record.set_state(state);
+    record.set_finished_unix_ms(ev.time_unix_ms());
+    record.set_num_events(ev.seq() + 1);
+    *record.mutable_result() = result;
+    Status s = store_->AppendEventAndPutRun(run_->id, ev.seq(), ev.SerializeAsString(), record.SerializeAsString());
+    if (s.ok()) {
+      ++run_->next_seq;
+      run_->record = record;
+    }
+    run_->done = true;
+    run_->cv.notify_all();
+    return s;
+  }
+
+ private:
+  tide::v1::SwarmEvent Make(EventKind kind, const std::string& agent, const std::string& parent,
+                            const nlohmann::json& payload) {
+    tide::v1::SwarmEvent ev;
+    ev.set_run_id(run_->id);
+    ev.set_seq(run_->next_seq);
+    ev.set_kind(kind);
+    ev.set_agent(agent);
+    ev.set_parent_agent(parent);
+    ev.set_time_unix_ms(NowMs());
+    ev.set_payload_json(payload.dump());
+    return ev;
+  }
+
+  Store* store_;
+  Active* run_;
+};
+
+RunManager::RunManager(Store* store, Options options) : store_(store) {
+  int threads = options.subagent_threads;
+  if (threads <= 0) threads = std::max(4, static_cast<int>(std::thread::hardware_concurrency()));
+  pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+  runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
+  oracle_ = std::make_unique<env::OraclePolicy>();
+}
+
+Result<std::unique_ptr<RunManager>> RunManager::Create(Store* store, Options options) {
+  if (!store) return InvalidArgument("RunManager needs a store");
+  std::unique_ptr<RunManager> m(new RunManager(store, options));
+  TIDE_ASSIGN_OR_RETURN(auto runs, store->ListRuns(0));
+  for (const auto& [id, bytes] : runs) {
+    TIDE_ASSIGN_OR_RETURN(tide::v1::Run run, ParseRun(bytes, id));
+    if (run.state() != RunState::RUN_STATE_RUNNING) continue;
+    TIDE_ASSIGN_OR_RETURN(uint64_t seq, store->NextEventSeq(id));
+    tide::v1::SwarmEvent ev;
+    ev.set_run_id(id);
+    ev.set_seq(seq);
+    ev.set_kind(EventKind::EVENT_KIND_RUN_FAILED);
+    ev.set_time_unix_ms(NowMs());
+    const std::string why = "interrupted: the server stopped while the run was in progress";
+    ev.set_payload_json(nlohmann::json{{"error", why}}.dump());
+    run.set_state(RunState::RUN_STATE_FAILED);
+    run.set_finished_unix_ms(ev.time_unix_ms());
+    run.set_num_events(seq + 1);
+    run.mutable_result()->set_error(why);
+    TIDE_RETURN_IF_ERROR(store->AppendEventAndPutRun(id, seq, ev.SerializeAsString(), run.SerializeAsString()));
+    TIDE_LOG(Warn) << "run " << id << " was interrupted by a restart; marked failed";
+  }
+  return m;
+}
+
+RunManager::~RunManager() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, run] : active_) run->cancelled = true;
+  }
+  runs_pool_->join();
+  pool_->join();
+}
+
+Result<std::string> RunManager::Start(const SwarmSpec& spec) {
+  TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, "request"));
+  auto run = std::make_shared<Active>();
+  run->id = NewRunId(counter_++);
+  run->spec = spec;
+  if (run->spec.task_family.empty()) {  // record the family actually run
+    TIDE_ASSIGN_OR_RETURN(const env::World* world, env::FindWorld(spec.world));
+    run->spec.task_family = world->task_families().front();
+  }
+  run->record.set_run_id(run->id);
+  run->record.set_state(RunState::RUN_STATE_RUNNING);
+  *run->record.mutable_request() = SpecToProto(run->spec);
+  run->record.set_created_unix_ms(NowMs());
+  TIDE_RETURN_IF_ERROR(store_->PutRun(run->id, run->record.SerializeAsString()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[run->id] = run;
+  }
+  boost::asio::post(*runs_pool_, [this, run] { Execute(run); });
+  return run->id;
+}
+
+void RunManager::Execute(std::shared_ptr<Active> run) {
+  Recorder recorder(store_, run.get());
+  tide::v1::RunResult result;
+  Status status = recorder.Emit(EventKind::EVENT_KIND_RUN_STARTED, "", "",
+                                {{"request", ProtoToJson(run->record.request())}});
+  if (status.ok()) {
+    Swarm swarm(run->spec, SwarmContext{oracle_.get(), pool_.get(), &recorder, &run->cancelled});
+    Result<tide::v1::RunResult> r = swarm.Run();
+    if (r.ok()) result = *r;
+    status = r.status();
+  }
+  Status stored;
+  if (status.ok()) {
+    stored = recorder.Finish(EventKind::EVENT_KIND_RUN_FINISHED, ProtoToJson(result), RunState::RUN_STATE_SUCCEEDED,
+                             result);
+  } else if (status.code() == StatusCode::kCancelled) {
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(run->mu);
+      reason = run->cancel_reason;
+    }
+    result.set_error(status.message() + (reason.empty() ? "" : ": " + reason));
+    stored = recorder.Finish(EventKind::EVENT_KIND_RUN_CANCELLED, {{"reason", result.error()}},
+                             RunState::RUN_STATE_CANCELLED, result);
+  } else {
+    result.set_error(status.ToString());
+    stored = recorder.Finish(EventKind::EVENT_KIND_RUN_FAILED, {{"error", result.error()}}, RunState::RUN_STATE_FAILED,
+                             result);
+  }
+  if (!stored.ok()) TIDE_LOG(Error) << "run " << run->id << ": could not store its end: " << stored.ToString();
+  std::lock_guard<std::mutex> lock(mu_);
+  active_.erase(run->id);
+}
+
+std::shared_ptr<RunManager::Active> RunManager::FindActive(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = active_.find(run_id);
+  return it == active_.end() ? nullptr : it->second;
+}
+
+Status RunManager::Watch(const std::string& run_id, uint64_t from_seq, const EventFn& on_event,
+                         const std::function<bool()>& stop) {
+  std::shared_ptr<Active> active = FindActive(run_id);
+  if (!active) TIDE_RETURN_IF_ERROR(store_->GetRun(run_id).status());
+  uint64_t seq = from_seq;
+  while (true) {
+    TIDE_ASSIGN_OR_RETURN(auto batch, store_->ReadEvents(run_id, seq, 256));
+    for (const auto& [s, bytes] : batch) {
+      tide::v1::SwarmEvent ev;
+      if (!ev.ParseFromString(bytes)) return DataLoss("event " + std::to_string(s) + " of run " + run_id + " is corrupt");
+      if (!on_event(ev)) return Cancelled("the watcher stopped");
+      seq = s + 1;
+    }
+    if (!batch.empty()) continue;
+    if (!active) return Status::Ok();
+    {
+      std::unique_lock<std::mutex> lock(active->mu);
+      if (seq >= active->next_seq) {
+        if (active->done) return Status::Ok();
+        active->cv.wait_for(lock, std::chrono::milliseconds(100),
+                            [&] { return seq < active->next_seq || active->done; });
+      }
+    }
+    if (stop && stop()) return Cancelled("the watcher was cancelled");
+  }
+}
+
+Result<RunState> RunManager::Cancel(const std::string& run_id, const std::string& reason) {
+  if (std::shared_ptr<Active> active = FindActive(run_id)) {
+    std::lock_guard<std::mutex> lock(active->mu);
+    if (!active->done) {
+      active->cancel_reason = reason;
+      active->cancelled = true;
+      return RunState::RUN_STATE_RUNNING;
+    }
+  }
+  TIDE_ASSIGN_OR_RETURN(tide::v1::Run run, Get(run_id));
+  return run.state();
+}
+
+Result<tide::v1::Run> RunManager::Get(const std::string& run_id) {
+  if (std::shared_ptr<Active> active = FindActive(run_id)) {
+    std::lock_guard<std::mutex> lock(active->mu);
+    tide::v1::Run run = active->record;
+    if (!active->done) run.set_num_events(active->next_seq);
+    return run;
+  }
+  Result<std::string> bytes = store_->GetRun(run_id);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) return NotFound("no run with id \"" + run_id + "\"");
+    return bytes.status();
+  }
+  return ParseRun(*bytes, run_id);
+}
+
+Result<std::vector<tide::v1::Run>> RunManager::List(size_t limit) {
+  TIDE_ASSIGN_OR_RETURN(auto rows, store_->ListRuns(limit));
+  std::vector<tide::v1::Run> runs;
+  for (const auto& [id, bytes] : rows) {
+    TIDE_ASSIGN_OR_RETURN(tide::v1::Run run, Get(id));
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+Result<tide::v1::Run> RunManager::Wait(const std::string& run_id) {
+  TIDE_RETURN_IF_ERROR(Watch(run_id, std::numeric_limits<uint64_t>::max(), [](const tide::v1::SwarmEvent&) { return true; }));
+  return Get(run_id);
+}
+
+}  // namespace tide::orchestrator

@@ -1,0 +1,51 @@
+#include "tide/orchestrator/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "env_service.h"
+#include "orchestrator_service.h"
+#include "tide/orchestrator/run_manager.h"
+#include "tide/orchestrator/store.h"
+
+namespace tide::orchestrator {
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return InvalidArgument("--port must be in [0, 65535], got " + std::to_string(options.port));
+  }
+  if (options.db_path.empty()) return InvalidArgument("a database path is required");
+  std::unique_ptr<Server> s(new Server());
+  TIDE_ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path));
+  TIDE_ASSIGN_OR_RETURN(s->runs_, RunManager::Create(s->store_.get()));
+  s->orchestrator_service_ = std::make_unique<OrchestratorService>(s->runs_.get());
+  s->env_service_ = std::make_unique<EnvService>();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->orchestrator_service_.get());
+  builder.RegisterService(s->env_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_ || s->port_ == 0) return Unavailable("cannot listen on " + address + " (is the port in use?)");
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  return s;
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::Wait() {
+  if (server_) server_->Wait();
+}
+
+void Server::Shutdown() {
+  if (!server_) return;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Streaming watchers poll for cancellation, so a short grace period ends them.
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+}  // namespace tide::orchestrator

@@ -1,0 +1,94 @@
+#include "tide/orchestrator/swarm_spec.h"
+
+#include "tide/core/json_config.h"
+#include "tide/env/world.h"
+
+namespace tide::orchestrator {
+
+Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source) {
+  auto bad = [&](const std::string& field, const std::string& what) {
+    return InvalidArgument(source + ": " + field + " " + what);
+  };
+  if (spec.world.empty()) return bad("world", "is required");
+  if (Result<const env::World*> w = env::FindWorld(spec.world); !w.ok()) {
+    return w.status().WithContext(source);
+  } else if (!spec.task_family.empty()) {
+    bool known = false;
+    std::string families;
+    for (const auto& f : (*w)->task_families()) {
+      known = known || f == spec.task_family;
+      families += (families.empty() ? "" : ", ") + f;
+    }
+    if (!known) {
+      return bad("task_family", "\"" + spec.task_family + "\" is not a task family of world " + spec.world +
+                                    " (known: " + families + ")");
+    }
+  }
+  if (spec.items < 1 || spec.items > 200) return bad("items", "must be in [1, 200], got " + std::to_string(spec.items));
+  if (spec.max_subagents < 1 || spec.max_subagents > kMaxSubagentsLimit) {
+    return bad("max_subagents", "must be in [1, " + std::to_string(kMaxSubagentsLimit) + "], got " +
+                                    std::to_string(spec.max_subagents));
+  }
+  if (spec.policy != "oracle") {
+    return bad("policy", "must be \"oracle\" (the engine and openai policies are not built yet), got \"" +
+                             spec.policy + "\"");
+  }
+  if (spec.max_coordinator_steps < 1 || spec.max_coordinator_steps > 1000) {
+    return bad("max_coordinator_steps", "must be in [1, 1000], got " + std::to_string(spec.max_coordinator_steps));
+  }
+  if (spec.max_subagent_steps < 1 || spec.max_subagent_steps > 1000) {
+    return bad("max_subagent_steps", "must be in [1, 1000], got " + std::to_string(spec.max_subagent_steps));
+  }
+  if (!(spec.timeout_s >= 0) || spec.timeout_s > 7 * 24 * 3600.0) {
+    return bad("timeout_s", "must be in [0, 604800] seconds, got " + std::to_string(spec.timeout_s));
+  }
+  return Status::Ok();
+}
+
+Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defaults) {
+  TIDE_ASSIGN_OR_RETURN(nlohmann::json doc, LoadJsonFile(path));
+  ConfigReader r(doc, path);
+  SwarmSpec spec = defaults;
+  TIDE_RETURN_IF_ERROR(r.String("world", &spec.world, false));
+  TIDE_RETURN_IF_ERROR(r.String("task_family", &spec.task_family, false));
+  TIDE_RETURN_IF_ERROR(r.UInt64("seed", &spec.seed, false));
+  TIDE_RETURN_IF_ERROR(r.Int("items", &spec.items, false, 1, 200));
+  TIDE_RETURN_IF_ERROR(r.Int("max_subagents", &spec.max_subagents, false, 1, kMaxSubagentsLimit));
+  TIDE_RETURN_IF_ERROR(r.String("policy", &spec.policy, false, {"oracle"}));
+  TIDE_RETURN_IF_ERROR(r.Int("max_coordinator_steps", &spec.max_coordinator_steps, false, 1, 1000));
+  TIDE_RETURN_IF_ERROR(r.Int("max_subagent_steps", &spec.max_subagent_steps, false, 1, 1000));
+  TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, 7 * 24 * 3600.0));
+  TIDE_RETURN_IF_ERROR(r.Finish());
+  TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, path));
+  return spec;
+}
+
+SwarmSpec SpecFromProto(const tide::v1::SwarmRequest& request) {
+  SwarmSpec spec;
+  if (!request.world().empty()) spec.world = request.world();
+  spec.task_family = request.task_family();
+  spec.seed = request.seed();
+  if (request.items() != 0) spec.items = request.items();
+  if (request.max_subagents() != 0) spec.max_subagents = request.max_subagents();
+  if (!request.policy().empty()) spec.policy = request.policy();
+  if (request.max_coordinator_steps() != 0) spec.max_coordinator_steps = request.max_coordinator_steps();
+  if (request.max_subagent_steps() != 0) spec.max_subagent_steps = request.max_subagent_steps();
+  spec.timeout_s = request.timeout_s();
+  return spec;
+}
+
+tide::v1::SwarmRequest SpecToProto(const SwarmSpec& spec) {
+  tide::v1::SwarmRequest r;
+  r.set_world(spec.world);
+  r.set_task_family(spec.task_family);
+  r.set_seed(spec.seed);
+  r.set_items(spec.items);
+  r.set_max_subagents(spec.max_subagents);
+  r.set_policy(spec.policy);
+  r.set_max_coordinator_steps(spec.max_coordinator_steps);
+  r.set_max_subagent_steps(spec.max_subagent_steps);
+  r.set_timeout_s(spec.timeout_s);
+  return r;
+}
+
+}  // namespace tide::orchestrator
