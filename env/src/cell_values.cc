@@ -1,7 +1,9 @@
 #include "tide/env/cell_values.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -210,7 +212,7 @@ std::optional<std::string> NormalizeDate(std::string_view text) {
 }
 
 std::string IsoDate(int year, int month, int day) {
-  char buf[16];
+  char buf[48];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d", year, month, day);
   return buf;
 }

@@ -1,5 +1,6 @@
 #include "tide/env/corpus.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -138,7 +139,7 @@ Document NewsDocument(SeededRandom& rng, const Entity& e, const std::vector<Enti
 }  // namespace
 
 std::string DocId(size_t index) {
-  char buf[24];
+  char buf[32];
   std::snprintf(buf, sizeof(buf), "doc-%04zu", index + 1);
   return buf;
 }

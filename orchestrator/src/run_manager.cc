@@ -115,7 +115,7 @@ class RunManager::Recorder : public EventSink {
 
 RunManager::RunManager(Store* store, Options options) : store_(store) {
   int threads = options.subagent_threads;
-  if (threads <= 0) threads = std::max(4, static_cast<int>(std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = 64;  // agents block on their policy and tools, so threads are not tied to cores
   pool_ = std::make_unique<boost::asio::thread_pool>(threads);
   runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
   oracle_ = std::make_unique<env::OraclePolicy>();

@@ -267,5 +267,24 @@ TEST(MessageTest, UsageJsonAndSum) {
   EXPECT_FALSE(UsageFromJson(json::array()).ok());
 }
 
+TEST(MessageTest, WronglyTypedFieldsAreErrorsNotExceptions) {
+  // A tool call id that is not a string (models and clients write these).
+  const json bad_id = {{"role", "assistant"},
+                                 {"tool_calls", {{{"id", 5}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}};
+  Result<Message> m = Result<Message>(InvalidArgument("not run"));
+  ASSERT_NO_THROW(m = MessageFromJson(bad_id));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("field \"tool_calls[0].id\""));
+
+  // A content part whose type is not a string is skipped, not thrown on.
+  const json odd_part = {{"role", "user"},
+                                   {"content", {{{"type", 3}, {"text", "x"}}, {{"type", "text"}, {"text", "ok"}}}}};
+  Result<Message> p = Result<Message>(InvalidArgument("not run"));
+  ASSERT_NO_THROW(p = MessageFromJson(odd_part));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->content, "ok");
+}
+
 }  // namespace
 }  // namespace tide::workers

@@ -178,5 +178,21 @@ TEST(SwarmProtocolTest, ParseReportsRejectsGarbage) {
   EXPECT_FALSE(ParseSubagentReports(R"({"results": [1]})").ok());
 }
 
+TEST(SwarmProtocolTest, ParseReportsRejectsWronglyTypedFieldsWithoutThrowing) {
+  const char* cases[] = {
+      R"({"results": [{"name": 1, "status": "finished", "result": "", "steps": 1, "tool_calls": 0}]})",
+      R"({"results": [{"name": "a", "status": null, "result": "", "steps": 1, "tool_calls": 0}]})",
+      R"({"results": [{"name": "a", "status": "finished", "result": ["x"], "steps": 1, "tool_calls": 0}]})",
+      R"({"results": [{"name": "a", "status": "finished", "result": "", "steps": "one", "tool_calls": 0}]})",
+      R"({"results": [{"name": "a", "status": "finished", "result": "", "steps": 1, "tool_calls": {}}]})",
+  };
+  for (const char* text : cases) {
+    Result<std::vector<SubagentReport>> r = InvalidArgument("not run");
+    ASSERT_NO_THROW(r = ParseSubagentReports(text)) << text;
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << text;
+  }
+}
+
 }  // namespace
 }  // namespace tide::workers

@@ -32,6 +32,16 @@ bool MatchesType(const std::string& type, const json& v) {
   return true;  // an unknown type name constrains nothing
 }
 
+// A count keyword (minItems, maxLength, ...): a non-negative integer, whether the schema
+// holds it signed (built in C++) or unsigned (parsed from text).
+bool Count(const json& schema, const char* key, size_t* out) {
+  auto m = schema.find(key);
+  if (m == schema.end() || !m->is_number_integer()) return false;
+  if (!m->is_number_unsigned() && m->get<int64_t>() < 0) return false;
+  *out = m->get<size_t>();
+  return true;
+}
+
 Status Fail(const std::string& path, const std::string& what) { return InvalidArgument(path + ": " + what); }
 
 Status Validate(const json& schema, const json& v, const std::string& path) {
@@ -76,11 +86,12 @@ Status Validate(const json& schema, const json& v, const std::string& path) {
   }
   if (v.is_string()) {
     const size_t n = v.get_ref<const std::string&>().size();
-    if (auto m = schema.find("minLength"); m != schema.end() && m->is_number_unsigned() && n < m->get<size_t>()) {
-      return Fail(path, "must be at least " + m->dump() + " characters long");
+    size_t m = 0;
+    if (Count(schema, "minLength", &m) && n < m) {
+      return Fail(path, "must be at least " + std::to_string(m) + " characters long");
     }
-    if (auto m = schema.find("maxLength"); m != schema.end() && m->is_number_unsigned() && n > m->get<size_t>()) {
-      return Fail(path, "must be at most " + m->dump() + " characters long");
+    if (Count(schema, "maxLength", &m) && n > m) {
+      return Fail(path, "must be at most " + std::to_string(m) + " characters long");
     }
   }
   if (v.is_object()) {
@@ -107,11 +118,12 @@ Status Validate(const json& schema, const json& v, const std::string& path) {
     }
   }
   if (v.is_array()) {
-    if (auto m = schema.find("minItems"); m != schema.end() && m->is_number_unsigned() && v.size() < m->get<size_t>()) {
-      return Fail(path, "must have at least " + m->dump() + " items, got " + std::to_string(v.size()));
+    size_t m = 0;
+    if (Count(schema, "minItems", &m) && v.size() < m) {
+      return Fail(path, "must have at least " + std::to_string(m) + " items, got " + std::to_string(v.size()));
     }
-    if (auto m = schema.find("maxItems"); m != schema.end() && m->is_number_unsigned() && v.size() > m->get<size_t>()) {
-      return Fail(path, "must have at most " + m->dump() + " items, got " + std::to_string(v.size()));
+    if (Count(schema, "maxItems", &m) && v.size() > m) {
+      return Fail(path, "must have at most " + std::to_string(m) + " items, got " + std::to_string(v.size()));
     }
     if (auto items = schema.find("items"); items != schema.end()) {
       for (size_t i = 0; i < v.size(); ++i) {

@@ -76,7 +76,8 @@ Result<Message> MessageFromJson(const json& j) {
       m.content = c->get<std::string>();
     } else if (c->is_array()) {  // content parts: keep the text ones
       for (const auto& part : *c) {
-        if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+        if (part.is_object() && part.contains("type") && part["type"] == "text" && part.contains("text") &&
+            part["text"].is_string()) {
           m.content += part["text"].get<std::string>();
         }
       }
@@ -91,7 +92,10 @@ Result<Message> MessageFromJson(const json& j) {
       const std::string at = "tool_calls[" + std::to_string(i) + "]";
       if (!c.is_object()) return FieldError("message", at, "must be an object");
       ToolCall call;
-      call.id = c.value("id", "");
+      if (auto id = c.find("id"); id != c.end() && !id->is_null()) {
+        if (!id->is_string()) return FieldError("message", at + ".id", "must be a string");
+        call.id = id->get<std::string>();
+      }
       auto fn = c.find("function");
       if (fn == c.end() || !fn->is_object()) return FieldError("message", at + ".function", "is required (an object)");
       auto name = fn->find("name");

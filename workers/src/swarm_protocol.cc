@@ -102,6 +102,16 @@ Result<std::vector<SubagentReport>> ParseSubagentReports(const std::string& obse
   std::vector<SubagentReport> out;
   for (const auto& r : j["results"]) {
     if (!r.is_object()) return InvalidArgument("a sub-agent report is not an object");
+    for (const char* key : {"name", "status", "result"}) {
+      if (r.contains(key) && !r[key].is_string()) {
+        return InvalidArgument(std::string("sub-agent report field \"") + key + "\" must be a string");
+      }
+    }
+    for (const char* key : {"steps", "tool_calls"}) {
+      if (r.contains(key) && !r[key].is_number_integer()) {
+        return InvalidArgument(std::string("sub-agent report field \"") + key + "\" must be an integer");
+      }
+    }
     SubagentReport rep;
     rep.name = r.value("name", "");
     rep.status = r.value("status", "");

@@ -28,11 +28,18 @@ class LogMessage {
   int line_;
   std::ostringstream stream_;
 };
+// Gives the stream expression type void, to match the other branch of TIDE_LOG's `?:`.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
 }  // namespace internal
 
 }  // namespace tide
 
-#define TIDE_LOG(level)                                                   \
-  if (::tide::LogLevel::k##level < ::tide::GetLogLevel()) {               \
-  } else                                                                  \
-    ::tide::internal::LogMessage(::tide::LogLevel::k##level, __FILE__, __LINE__).stream()
+// A conditional expression rather than an if/else, so `if (x) TIDE_LOG(Info) << ...;` is
+// one statement without a dangling else.
+#define TIDE_LOG(level)                                                          \
+  (::tide::LogLevel::k##level < ::tide::GetLogLevel())                           \
+      ? (void)0                                                                  \
+      : ::tide::internal::LogVoidify() &                                         \
+            ::tide::internal::LogMessage(::tide::LogLevel::k##level, __FILE__, __LINE__).stream()

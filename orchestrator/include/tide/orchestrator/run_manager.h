@@ -32,7 +32,7 @@ namespace tide::orchestrator {
 class RunManager {
  public:
   struct Options {
-    int subagent_threads = 0;  // 0 = max(4, hardware threads)
+    int subagent_threads = 0;  // 0 = 64: sub-agents block on policies and tools, not on cores
   };
 
   // Marks runs left RUNNING by an earlier process as FAILED.

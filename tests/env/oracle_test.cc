@@ -1,0 +1,89 @@
+#include "tide/env/oracle.h"
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+#include "tide/engine/pretokenizer.h"
+#include "tide/env/wide_task.h"
+#include "tide/workers/swarm_protocol.h"
+
+namespace tide::env {
+namespace {
+
+using workers::Message;
+using workers::ToolSpec;
+
+std::vector<ToolSpec> ResearchSpecs() {
+  return {{"search", "", {{"type", "object"}}}, {"open", "", {{"type", "object"}}}};
+}
+
+TEST(OraclePolicyTest, NameAndMissingMessages) {
+  OraclePolicy oracle;
+  EXPECT_EQ(oracle.name(), "oracle");
+  workers::PolicyRequest request;
+  EXPECT_EQ(oracle.Generate(request).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(OraclePolicyTest, WithoutSpawnItResearchesWithParallelSearches) {
+  OraclePolicy oracle;
+  std::vector<Message> messages = {Message::User(FormatWideTask({"A Labs", "B Works"}, {"founder"}))};
+  std::vector<ToolSpec> tools = ResearchSpecs();
+  Result<workers::PolicyResponse> r = oracle.Generate({&messages, &tools, "solo", nullptr});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->message.tool_calls.size(), 2u);
+  EXPECT_EQ(r->message.tool_calls[0].id, "call_1_1");
+  EXPECT_EQ(r->message.tool_calls[1].id, "call_1_2");
+  EXPECT_EQ(r->message.tool_calls[1].name, "search");
+  EXPECT_EQ(nlohmann::json::parse(r->message.tool_calls[1].arguments)["query"], "B Works");
+}
+
+TEST(OraclePolicyTest, WithSpawnItCoordinates) {
+  OraclePolicy oracle;
+  std::vector<Message> messages = {Message::User(FormatWideTask({"A Labs", "B Works", "C Co"}, {"founder"}))};
+  std::vector<ToolSpec> tools = {workers::SpawnSubagentsSpec(2, {"search", "open"})};
+  Result<workers::PolicyResponse> r = oracle.Generate({&messages, &tools, "coordinator", nullptr});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->message.tool_calls.size(), 1u);
+  EXPECT_EQ(r->message.tool_calls[0].name, workers::kSpawnSubagentsTool);
+  Result<std::vector<workers::SubagentTask>> tasks =
+      workers::ParseSpawnArguments(nlohmann::json::parse(r->message.tool_calls[0].arguments), {"search", "open"});
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ(ParseWideTask((*tasks)[0].instructions)->entities, (std::vector<std::string>{"A Labs", "B Works"}));
+  EXPECT_NE((*tasks)[0].instructions.find(kOracleResearcherGuidance), std::string::npos);
+}
+
+TEST(OraclePolicyTest, UsageCountsPreTokens) {
+  OraclePolicy oracle;
+  std::vector<Message> messages = {Message::System("You research."),
+                                   Message::User(FormatWideTask({"A Labs"}, {"founder"}))};
+  std::vector<ToolSpec> tools = ResearchSpecs();
+  Result<workers::PolicyResponse> r = oracle.Generate({&messages, &tools, "solo", nullptr});
+  ASSERT_TRUE(r.ok());
+  int64_t prompt = 0;
+  for (const Message& m : messages) prompt += static_cast<int64_t>(engine::CountPreTokens(m.content));
+  EXPECT_EQ(r->usage.prompt_tokens, prompt);
+  EXPECT_EQ(r->usage.completion_tokens,
+            static_cast<int64_t>(engine::CountPreTokens(r->message.tool_calls[0].arguments)));
+}
+
+TEST(OraclePolicyTest, UnreadableTaskGetsATextAnswer) {
+  OraclePolicy oracle;
+  std::vector<Message> messages = {Message::User("What is the weather?")};
+  std::vector<ToolSpec> tools = ResearchSpecs();
+  Result<workers::PolicyResponse> r = oracle.Generate({&messages, &tools, "solo", nullptr});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->message.tool_calls.empty());
+  EXPECT_FALSE(r->message.content.empty());
+}
+
+TEST(OraclePolicyTest, CancelledRunFails) {
+  OraclePolicy oracle;
+  std::atomic<bool> cancelled{true};
+  std::vector<Message> messages = {Message::User("x")};
+  EXPECT_EQ(oracle.Generate({&messages, nullptr, "solo", &cancelled}).status().code(), StatusCode::kCancelled);
+}
+
+}  // namespace
+}  // namespace tide::env

@@ -1,0 +1,25 @@
+#include "tide/env/world.h"
+
+#include <gtest/gtest.h>
+
+namespace tide::env {
+namespace {
+
+TEST(WorldTest, ResearchIsRegistered) {
+  std::vector<const World*> worlds = Worlds();
+  ASSERT_FALSE(worlds.empty());
+  Result<const World*> w = FindWorld("research");
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->name(), "research");
+  EXPECT_FALSE((*w)->description().empty());
+  EXPECT_EQ((*w)->task_families().front(), "wide");
+}
+
+TEST(WorldTest, UnknownWorldIsNotFoundAndNamesIt) {
+  Result<const World*> w = FindWorld("x");
+  EXPECT_EQ(w.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(w.status().message(), "unknown world \"x\" (known: research)");
+}
+
+}  // namespace
+}  // namespace tide::env
