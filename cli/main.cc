@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "printer.h"
+#include "tide/bench/bench.h"
 #include "tide/core/log.h"
 #include "tide/orchestrator/server.h"
 
@@ -182,6 +183,15 @@ int Main(int argc, char** argv) {
   show->add_option("run_id", run_id, "the run's id")->required();
   show->add_flag("--events", all_events, "also print every stored event");
 
+  std::string bench_name;
+  bench::BenchOptions bench_options;
+  bool bench_json = false;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "run a benchmark (one JSON object per line with --json)");
+  bench_cmd->add_option("name", bench_name, "rmsnorm or swarm")->required();
+  bench_cmd->add_flag("--json", bench_json, "print JSON lines");
+  bench_cmd->add_flag("--quick", bench_options.quick, "small shapes, for a smoke run");
+  bench_cmd->add_option("--min-seconds", bench_options.min_seconds, "time per measured variant")->check(CLI::Range(0.0, 600.0));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -200,6 +210,16 @@ int Main(int argc, char** argv) {
     return ServeCommand(serve_options);
   }
   if (*list) return RunsList(common, limit);
+  if (*bench_cmd) {
+    Status s = bench::RunBench(bench_name, bench_options, [&](const nlohmann::json& j) {
+      if (bench_json) {
+        std::cout << j.dump() << std::endl;
+      } else {
+        std::cout << j.dump(2) << std::endl;
+      }
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
   if (*show) return RunsShow(common, run_id, all_events);
   return 2;
 }

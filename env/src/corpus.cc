@@ -41,7 +41,7 @@ std::string DrawValue(SeededRandom& rng, int attr, const std::vector<std::string
     case kFounder: return PersonName(rng);
     case kSector: return rng.Pick(ResearchSectors());
     case kEmployees: {
-      int e = static_cast<int>(rng.Range(1, 5));
+      int e = static_cast<int>(rng.Range(1, 4));
       return std::to_string(rng.Range(Pow10(e), Pow10(e + 1) - 1));
     }
     case kRevenue: {
@@ -62,6 +62,11 @@ std::string DrawValue(SeededRandom& rng, int attr, const std::vector<std::string
 std::string ProseValue(SeededRandom& rng, int attr, const std::string& value) {
   if (attr == kEmployees) {
     return rng.Chance(2, 3) ? WithCommas(std::stoll(value)) : value;
+  }
+  if (attr == kRevenue) {
+    size_t dot = value.find('.');
+    if (dot == std::string::npos || !rng.Chance(1, 2)) return value;
+    return WithCommas(std::stoll(value.substr(0, dot))) + value.substr(dot);
   }
   if (attr == kFounded) {
     int y = std::stoi(value.substr(0, 4)), m = std::stoi(value.substr(5, 2)), d = std::stoi(value.substr(8, 2));

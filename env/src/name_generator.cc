@@ -13,11 +13,15 @@ const std::vector<std::string>& Onsets() {
   return k;
 }
 const std::vector<std::string>& Vowels() {
-  static const std::vector<std::string> k = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ei", "ou"};
+  static const std::vector<std::string> k = {"a", "e", "i", "o", "u", "a", "e", "o", "a", "i", "ia", "ou"};
   return k;
 }
-const std::vector<std::string>& Codas() {
-  static const std::vector<std::string> k = {"", "", "", "", "n", "r", "l", "s", "m", "th"};
+const std::vector<std::string>& Codas() {  // closing a word
+  static const std::vector<std::string> k = {"", "", "", "n", "r", "l", "s", "m", "th"};
+  return k;
+}
+const std::vector<std::string>& InnerCodas() {  // inside a word, before the next onset
+  static const std::vector<std::string> k = {"n", "r", "l", "s"};
   return k;
 }
 const std::vector<std::string>& OrganisationSuffixes() {
@@ -32,7 +36,7 @@ const std::vector<std::string>& GroupWords() {
   return k;
 }
 const std::vector<std::string>& CitySuffixes() {
-  static const std::vector<std::string> k = {"", "", "", "port", "ford", "haven", "burg", "ton", "mere"};
+  static const std::vector<std::string> k = {"", "", "", "", "port", "ford", "burg", "ton", "mere"};
   return k;
 }
 
@@ -76,7 +80,11 @@ std::string SyllableWord(SeededRandom& rng, int min_syllables, int max_syllables
     bool vowel_start = i == 0 && rng.Chance(1, 4);
     if (!vowel_start) w += rng.Pick(Onsets());
     w += rng.Pick(Vowels());
-    if (i == n - 1 || rng.Chance(1, 3)) w += rng.Pick(Codas());
+    if (i == n - 1) {
+      w += rng.Pick(Codas());
+    } else if (rng.Chance(1, 4)) {
+      w += rng.Pick(InnerCodas());
+    }
   }
   return Capitalise(w);
 }

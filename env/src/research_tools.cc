@@ -53,7 +53,7 @@ class SearchTool : public workers::Tool {
       }
     }
     const std::string query = q->get<std::string>();
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const SearchHit& hit : corpus_->index.Search(query, static_cast<size_t>(limit))) {
       const Document& d = corpus_->corpus.documents[hit.doc];
       out.push_back({{"doc_id", d.doc_id}, {"title", d.title}, {"snippet", Snippet(d.text, query)}});
@@ -89,7 +89,7 @@ class OpenTool : public workers::Tool {
     if (d == nullptr) {
       return NotFound("open: no document with doc_id \"" + doc_id + "\"; use a doc_id from search results");
     }
-    return nlohmann::json{{"doc_id", d->doc_id}, {"title", d->title}, {"text", d->text}}.dump();
+    return nlohmann::ordered_json{{"doc_id", d->doc_id}, {"title", d->title}, {"text", d->text}}.dump();
   }
 
  private:

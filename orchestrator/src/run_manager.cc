@@ -118,7 +118,7 @@ RunManager::RunManager(Store* store, Options options) : store_(store) {
   if (threads <= 0) threads = 64;  // agents block on their policy and tools, so threads are not tied to cores
   pool_ = std::make_unique<boost::asio::thread_pool>(threads);
   runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
-  oracle_ = std::make_unique<env::OraclePolicy>();
+  policy_ = options.policy ? std::move(options.policy) : std::make_shared<env::OraclePolicy>();
 }
 
 Result<std::unique_ptr<RunManager>> RunManager::Create(Store* store, Options options) {
@@ -183,7 +183,7 @@ void RunManager::Execute(std::shared_ptr<Active> run) {
   Status status = recorder.Emit(EventKind::EVENT_KIND_RUN_STARTED, "", "",
                                 {{"request", ProtoToJson(run->record.request())}});
   if (status.ok()) {
-    Swarm swarm(run->spec, SwarmContext{oracle_.get(), pool_.get(), &recorder, &run->cancelled});
+    Swarm swarm(run->spec, SwarmContext{policy_.get(), pool_.get(), &recorder, &run->cancelled});
     Result<tide::v1::RunResult> r = swarm.Run();
     if (r.ok()) result = *r;
     status = r.status();

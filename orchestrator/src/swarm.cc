@@ -149,7 +149,13 @@ class Swarm::SpawnTool : public workers::Tool {
         "You are " + task.name + ", a research sub-agent in a swarm. Work only through your tools. "
         "When you are done, answer with your final result alone; it is all the coordinator will see.";
     workers::AgentOutcome outcome = agent.Run({workers::Message::System(system), workers::Message::User(task.instructions)});
-    (void)sink->Emit(EventKind::EVENT_KIND_AGENT_FINISHED, task.name, kCoordinatorName, OutcomePayload(outcome));
+    // An unrecorded end fails the run like any other event: its report must not reach the
+    // coordinator as if it had been stored.
+    if (Status finished = sink->Emit(EventKind::EVENT_KIND_AGENT_FINISHED, task.name, kCoordinatorName,
+                                     OutcomePayload(outcome));
+        !finished.ok()) {
+      RecordFailure(finished);
+    }
 
     report.status = workers::AgentEndName(outcome.end);
     report.result = outcome.end == workers::AgentEnd::kFinished ? outcome.result : outcome.error.ToString();

@@ -39,7 +39,7 @@ Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source) {
   if (spec.max_subagent_steps < 1 || spec.max_subagent_steps > 1000) {
     return bad("max_subagent_steps", "must be in [1, 1000], got " + std::to_string(spec.max_subagent_steps));
   }
-  if (!(spec.timeout_s >= 0) || spec.timeout_s > 7 * 24 * 3600.0) {
+  if (!(spec.timeout_s >= 0) || spec.timeout_s > kMaxTimeoutS) {
     return bad("timeout_s", "must be in [0, 604800] seconds, got " + std::to_string(spec.timeout_s));
   }
   return Status::Ok();
@@ -57,7 +57,7 @@ Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defa
   TIDE_RETURN_IF_ERROR(r.String("policy", &spec.policy, false, {"oracle"}));
   TIDE_RETURN_IF_ERROR(r.Int("max_coordinator_steps", &spec.max_coordinator_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Int("max_subagent_steps", &spec.max_subagent_steps, false, 1, 1000));
-  TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, 7 * 24 * 3600.0));
+  TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, kMaxTimeoutS));
   TIDE_RETURN_IF_ERROR(r.Finish());
   TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, path));
   return spec;

@@ -34,7 +34,7 @@ TEST(OracleCoordinatorTest, SplitsIntoBalancedContiguousGroupsAndMerges) {
     EXPECT_EQ(out.steps, 2);  // spawn, answer
 
     ASSERT_EQ(spawn->calls().size(), 1u);
-    const std::vector<workers::SubagentTask>& tasks = spawn->calls()[0];
+    const std::vector<workers::SubagentTask> tasks = spawn->calls()[0];
     ASSERT_EQ(tasks.size(), 8u);
     Result<WideTaskSpec> whole = ParseWideTask(episode->prompt());
     std::vector<std::string> concatenated;
@@ -72,7 +72,7 @@ TEST(OracleCoordinatorTest, SpawnsAgainOnlyForMissingEntities) {
   EXPECT_TRUE(episode->Verify(out.result).success);
   EXPECT_EQ(out.steps, 3);  // spawn, spawn again, answer
   ASSERT_EQ(spawn->calls().size(), 2u);
-  const std::vector<workers::SubagentTask>& retry = spawn->calls()[1];
+  const std::vector<workers::SubagentTask> retry = spawn->calls()[1];
   Result<WideTaskSpec> first = ParseWideTask(spawn->calls()[0][1].instructions);
   std::vector<std::string> again;
   for (const workers::SubagentTask& t : retry) {
@@ -87,7 +87,7 @@ TEST(OracleCoordinatorTest, SpawnsAgainOnlyForMissingEntities) {
 TEST(OracleCoordinatorTest, GivesUpAfterTheSecondRoundWithNulls) {
   auto episode = NewEpisode(4, 4);
   auto spawn = std::make_shared<SpawnTool>(2, episode->tools(),
-                                           std::vector<std::string>{"researcher-1", "researcher-3"});
+                                           std::vector<std::string>{"researcher-1", "researcher-3", "researcher-4"});
   OraclePolicy oracle;
   workers::ToolRegistry tools = Registry({spawn});
   workers::AgentOutcome out = RunAgent(&oracle, tools, episode->prompt(), "coordinator");

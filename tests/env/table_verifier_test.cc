@@ -113,7 +113,7 @@ TEST(TableVerifierTest, NullCellsAreNotPredictions) {
 }
 
 TEST(TableVerifierTest, MalformedAnswersScoreZeroWithAReason) {
-  for (const std::string text : {std::string(""), std::string("I don't know."), std::string("```json\n[{oops\n```"),
+  for (const std::string& text : {std::string(""), std::string("I don't know."), std::string("```json\n[{oops\n```"),
                                  std::string("[1,2]"), std::string("[]"), std::string(1000, '{'),
                                  std::string("[{\"entity\": {\"nested\": true}, \"employees\": [1]}]")}) {
     Verdict v = VerifyTable(Gold(), text);

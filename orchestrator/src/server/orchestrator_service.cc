@@ -28,7 +28,9 @@ grpc::Status OrchestratorService::RunSwarm(grpc::ServerContext* ctx, const tide:
   if (deadline != std::chrono::system_clock::time_point::max()) {
     const double left = std::chrono::duration<double>(deadline - std::chrono::system_clock::now()).count();
     if (left <= 0) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the call's deadline has passed");
-    if (spec.timeout_s == 0 || left < spec.timeout_s) spec.timeout_s = left;
+    // A deadline beyond the longest allowed timeout bounds nothing the call's end does not
+    // (RunSwarm cancels its run when the call ends), so it must not fail validation.
+    if (left <= kMaxTimeoutS && (spec.timeout_s == 0 || left < spec.timeout_s)) spec.timeout_s = left;
   }
   Result<std::string> id = runs_->Start(spec);
   if (!id.ok()) return ToGrpc(id.status());

@@ -18,7 +18,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   if (options.db_path.empty()) return InvalidArgument("a database path is required");
   std::unique_ptr<Server> s(new Server());
   TIDE_ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path));
-  TIDE_ASSIGN_OR_RETURN(s->runs_, RunManager::Create(s->store_.get()));
+  RunManager::Options run_options;
+  run_options.policy = options.policy;
+  TIDE_ASSIGN_OR_RETURN(s->runs_, RunManager::Create(s->store_.get(), run_options));
   s->orchestrator_service_ = std::make_unique<OrchestratorService>(s->runs_.get());
   s->env_service_ = std::make_unique<EnvService>();
 

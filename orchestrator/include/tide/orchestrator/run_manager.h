@@ -33,6 +33,9 @@ class RunManager {
  public:
   struct Options {
     int subagent_threads = 0;  // 0 = 64: sub-agents block on policies and tools, not on cores
+    // The policy every agent of every run decodes through (thread-safe); null = the env's
+    // oracle. Lets tests and embedders run swarms on a scripted or remote policy.
+    std::shared_ptr<workers::Policy> policy;
   };
 
   // Marks runs left RUNNING by an earlier process as FAILED.
@@ -71,7 +74,7 @@ class RunManager {
   Store* store_;
   std::unique_ptr<boost::asio::thread_pool> pool_;       // sub-agents
   std::unique_ptr<boost::asio::thread_pool> runs_pool_;  // coordinators, one per run
-  std::unique_ptr<workers::Policy> oracle_;
+  std::shared_ptr<workers::Policy> policy_;  // Options::policy, or the oracle
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Active>> active_;
   std::atomic<uint64_t> counter_{0};

@@ -16,6 +16,10 @@ class Server;
 class Service;
 }  // namespace grpc
 
+namespace tide::workers {
+class Policy;
+}  // namespace tide::workers
+
 namespace tide::orchestrator {
 
 class RunManager;
@@ -25,6 +29,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 50051;  // 0 picks a free port (see Server::port())
   std::string db_path;
+  // The policy swarm runs decode through (RunManager::Options::policy); null = the oracle.
+  std::shared_ptr<workers::Policy> policy;
 };
 
 class Server {

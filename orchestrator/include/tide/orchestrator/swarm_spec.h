@@ -14,6 +14,7 @@ namespace tide::orchestrator {
 inline constexpr int kMaxSubagentsLimit = 100;
 inline constexpr int kDefaultCoordinatorSteps = 15;
 inline constexpr int kDefaultSubagentSteps = 100;
+inline constexpr double kMaxTimeoutS = 7 * 24 * 3600.0;  // a week
 
 struct SwarmSpec {
   std::string world = "research";

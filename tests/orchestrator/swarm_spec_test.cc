@@ -1,0 +1,298 @@
+#include "tide/orchestrator/swarm_spec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace tide::orchestrator {
+namespace {
+
+using ::testing::HasSubstr;
+
+// --- ValidateSwarmSpec ---
+
+TEST(ValidateSwarmSpecTest, DefaultsAreValid) {
+  Status s = ValidateSwarmSpec(SwarmSpec{});
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  SwarmSpec spec;
+  spec.task_family = "wide";
+  spec.max_subagents = kMaxSubagentsLimit;
+  spec.items = 200;
+  spec.timeout_s = 30;
+  s = ValidateSwarmSpec(spec);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  spec.max_subagents = 1;
+  spec.items = 1;
+  s = ValidateSwarmSpec(spec);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(ValidateSwarmSpecTest, UnknownWorldIsNotFoundNamingIt) {
+  SwarmSpec spec;
+  spec.world = "atlantis";
+  Status s = ValidateSwarmSpec(spec, "request");
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("atlantis"));
+  EXPECT_THAT(s.message(), HasSubstr("request"));
+}
+
+TEST(ValidateSwarmSpecTest, EmptyWorldIsInvalid) {
+  SwarmSpec spec;
+  spec.world = "";
+  Status s = ValidateSwarmSpec(spec);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("world"));
+}
+
+TEST(ValidateSwarmSpecTest, MaxSubagentsOutOfRangeNamesTheField) {
+  for (int bad : {0, -1, kMaxSubagentsLimit + 1}) {
+    SwarmSpec spec;
+    spec.max_subagents = bad;
+    Status s = ValidateSwarmSpec(spec, "request");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("max_subagents"));
+    EXPECT_THAT(s.message(), HasSubstr(std::to_string(bad)));
+    EXPECT_THAT(s.message(), HasSubstr("request"));
+  }
+}
+
+TEST(ValidateSwarmSpecTest, ItemsOutOfRangeNamesTheField) {
+  for (int bad : {0, 201}) {
+    SwarmSpec spec;
+    spec.items = bad;
+    Status s = ValidateSwarmSpec(spec);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("items"));
+    EXPECT_THAT(s.message(), HasSubstr(std::to_string(bad)));
+  }
+}
+
+TEST(ValidateSwarmSpecTest, UnknownTaskFamilyListsTheKnownOnes) {
+  SwarmSpec spec;
+  spec.task_family = "deep";
+  Status s = ValidateSwarmSpec(spec);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("task_family"));
+  EXPECT_THAT(s.message(), HasSubstr("deep"));
+  EXPECT_THAT(s.message(), HasSubstr("wide"));
+}
+
+TEST(ValidateSwarmSpecTest, UnknownPolicyNamesTheField) {
+  SwarmSpec spec;
+  spec.policy = "gpt-17";
+  Status s = ValidateSwarmSpec(spec);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("policy"));
+  EXPECT_THAT(s.message(), HasSubstr("gpt-17"));
+}
+
+TEST(ValidateSwarmSpecTest, StepLimitsAndTimeoutAreChecked) {
+  {
+    SwarmSpec spec;
+    spec.max_coordinator_steps = 0;
+    Status s = ValidateSwarmSpec(spec);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("max_coordinator_steps"));
+  }
+  {
+    SwarmSpec spec;
+    spec.max_subagent_steps = 1001;
+    Status s = ValidateSwarmSpec(spec);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("max_subagent_steps"));
+  }
+  for (double bad : {-1.0, 1e9, std::nan("")}) {
+    SwarmSpec spec;
+    spec.timeout_s = bad;
+    Status s = ValidateSwarmSpec(spec);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("timeout_s"));
+  }
+}
+
+// --- LoadSwarmConfig ---
+
+class LoadSwarmConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "tide_swarm_spec_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(LoadSwarmConfigTest, RepoConfigLoads) {
+  const std::string path = std::string(TIDE_SOURCE_DIR) + "/configs/swarm.json";
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->world, "research");
+  EXPECT_EQ(spec->task_family, "wide");
+  EXPECT_EQ(spec->policy, "oracle");
+  EXPECT_GE(spec->max_subagents, 1);
+  EXPECT_LE(spec->max_subagents, kMaxSubagentsLimit);
+  EXPECT_TRUE(ValidateSwarmSpec(*spec).ok());
+}
+
+TEST_F(LoadSwarmConfigTest, FieldsOverrideDefaultsAndAbsentOnesAreKept) {
+  SwarmSpec defaults;
+  defaults.seed = 99;
+  defaults.max_coordinator_steps = 9;
+  defaults.timeout_s = 12.5;
+  const std::string path = Write("partial.json", R"({"items": 5, "max_subagents": 3, "seed": 123456789012})");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path, defaults);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->items, 5);
+  EXPECT_EQ(spec->max_subagents, 3);
+  EXPECT_EQ(spec->seed, 123456789012ull);
+  EXPECT_EQ(spec->max_coordinator_steps, 9);
+  EXPECT_DOUBLE_EQ(spec->timeout_s, 12.5);
+  EXPECT_EQ(spec->world, "research");
+}
+
+TEST_F(LoadSwarmConfigTest, MissingFileIsNotFoundNamingThePath) {
+  const std::string path = dir_ + "/does_not_exist.json";
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+}
+
+TEST_F(LoadSwarmConfigTest, MalformedJsonNamesTheFile) {
+  const std::string path = Write("broken.json", "{\"items\": 5,");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+}
+
+TEST_F(LoadSwarmConfigTest, WrongTypeNamesFileAndField) {
+  const std::string path = Write("wrong_type.json", R"({"max_subagents": "eight"})");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+  EXPECT_THAT(spec.status().message(), HasSubstr("max_subagents"));
+
+  const std::string path2 = Write("wrong_type2.json", R"({"world": 3})");
+  spec = LoadSwarmConfig(path2);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path2));
+  EXPECT_THAT(spec.status().message(), HasSubstr("world"));
+}
+
+TEST_F(LoadSwarmConfigTest, OutOfRangeNamesFileAndField) {
+  const std::string path = Write("range.json", R"({"max_subagents": 101})");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+  EXPECT_THAT(spec.status().message(), HasSubstr("max_subagents"));
+  EXPECT_THAT(spec.status().message(), HasSubstr("101"));
+}
+
+TEST_F(LoadSwarmConfigTest, UnknownFieldNamesFileAndField) {
+  const std::string path = Write("typo.json", R"({"items": 5, "max_subagent": 4})");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+  EXPECT_THAT(spec.status().message(), HasSubstr("max_subagent"));
+}
+
+TEST_F(LoadSwarmConfigTest, TopLevelMustBeAnObject) {
+  const std::string path = Write("array.json", "[1, 2]");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+}
+
+TEST_F(LoadSwarmConfigTest, SemanticErrorsAreValidatedNamingTheFile) {
+  const std::string path = Write("world.json", R"({"world": "atlantis"})");
+  Result<SwarmSpec> spec = LoadSwarmConfig(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path));
+  EXPECT_THAT(spec.status().message(), HasSubstr("atlantis"));
+
+  const std::string path2 = Write("family.json", R"({"task_family": "deep"})");
+  spec = LoadSwarmConfig(path2);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr(path2));
+  EXPECT_THAT(spec.status().message(), HasSubstr("task_family"));
+}
+
+// --- proto conversion ---
+
+TEST(SwarmSpecProtoTest, RoundTripKeepsEveryField) {
+  SwarmSpec spec;
+  spec.world = "research";
+  spec.task_family = "wide";
+  spec.seed = 0xfeedfacecafeull;
+  spec.items = 37;
+  spec.max_subagents = 11;
+  spec.policy = "oracle";
+  spec.max_coordinator_steps = 4;
+  spec.max_subagent_steps = 55;
+  spec.timeout_s = 2.25;
+  const tide::v1::SwarmRequest proto = SpecToProto(spec);
+  EXPECT_EQ(proto.items(), 37);
+  EXPECT_EQ(proto.max_subagents(), 11);
+  const SwarmSpec back = SpecFromProto(proto);
+  EXPECT_EQ(back.world, spec.world);
+  EXPECT_EQ(back.task_family, spec.task_family);
+  EXPECT_EQ(back.seed, spec.seed);
+  EXPECT_EQ(back.items, spec.items);
+  EXPECT_EQ(back.max_subagents, spec.max_subagents);
+  EXPECT_EQ(back.policy, spec.policy);
+  EXPECT_EQ(back.max_coordinator_steps, spec.max_coordinator_steps);
+  EXPECT_EQ(back.max_subagent_steps, spec.max_subagent_steps);
+  EXPECT_DOUBLE_EQ(back.timeout_s, spec.timeout_s);
+}
+
+TEST(SwarmSpecProtoTest, ZerosInTheRequestMeanDefaults) {
+  tide::v1::SwarmRequest req;
+  req.set_seed(5);
+  const SwarmSpec spec = SpecFromProto(req);
+  const SwarmSpec defaults;
+  EXPECT_EQ(spec.world, defaults.world);
+  EXPECT_EQ(spec.task_family, "");
+  EXPECT_EQ(spec.seed, 5u);
+  EXPECT_EQ(spec.items, defaults.items);
+  EXPECT_EQ(spec.max_subagents, defaults.max_subagents);
+  EXPECT_EQ(spec.policy, defaults.policy);
+  EXPECT_EQ(spec.max_coordinator_steps, kDefaultCoordinatorSteps);
+  EXPECT_EQ(spec.max_subagent_steps, kDefaultSubagentSteps);
+  EXPECT_EQ(spec.timeout_s, 0);
+  EXPECT_TRUE(ValidateSwarmSpec(spec, "request").ok());
+}
+
+TEST(SwarmSpecProtoTest, OutOfRangeRequestValuesAreKeptForValidation) {
+  tide::v1::SwarmRequest req;
+  req.set_max_subagents(101);
+  const SwarmSpec spec = SpecFromProto(req);
+  EXPECT_EQ(spec.max_subagents, 101);
+  Status s = ValidateSwarmSpec(spec, "request");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("max_subagents"));
+}
+
+}  // namespace
+}  // namespace tide::orchestrator
