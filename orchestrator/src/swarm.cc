@@ -193,6 +193,11 @@ Result<tide::v1::RunResult> Swarm::Run() {
   params.items = spec_.items;
   TIDE_ASSIGN_OR_RETURN(std::unique_ptr<env::Episode> episode, world->Reset(params));
 
+  RunTally tally;
+  workers::ToolRegistry coordinator_tools;
+  auto spawn = std::make_shared<SpawnTool>(this, &tally, episode->tools());
+  TIDE_RETURN_IF_ERROR(coordinator_tools.Add(spawn));
+
   // The deadline is a watchdog that raises the cancel flag; agents stop at their next step.
   std::mutex wd_mu;
   std::condition_variable wd_cv;
@@ -218,10 +223,6 @@ Result<tide::v1::RunResult> Swarm::Run() {
     watchdog.join();
   };
 
-  RunTally tally;
-  workers::ToolRegistry coordinator_tools;
-  auto spawn = std::make_shared<SpawnTool>(this, &tally, episode->tools());
-  TIDE_RETURN_IF_ERROR(coordinator_tools.Add(spawn));
 
   Status started = ctx_.sink->Emit(EventKind::EVENT_KIND_AGENT_STARTED, kCoordinatorName, "",
                                    {{"role", "coordinator"}, {"task", episode->public_task()},

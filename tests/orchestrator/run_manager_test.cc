@@ -312,7 +312,7 @@ TEST_F(RunManagerTest, CancelOfAFinishedRunKeepsItSucceeded) {
 }
 
 TEST_F(RunManagerTest, DeadlineEndsTheRunFailed) {
-  auto m = Manager(std::make_shared<WrappedOracle>(std::chrono::milliseconds(50)));
+  auto m = Manager(std::make_shared<WrappedOracle>(std::chrono::milliseconds(100)));
   ASSERT_TRUE(m);
   SwarmSpec spec = ResearchSpec();
   spec.timeout_s = 0.05;

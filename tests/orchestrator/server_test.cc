@@ -293,7 +293,7 @@ TEST_F(ServerTest, CancelSwarmStopsARun) {
 }
 
 TEST_F(ServerTest, ClientDeadlineOnRunSwarmEndsTheRun) {
-  StartServer(std::make_shared<WrappedOracle>(std::chrono::milliseconds(50)));
+  StartServer(std::make_shared<WrappedOracle>(std::chrono::milliseconds(150)));  // a whole run takes >= 5 steps
   grpc::ClientContext ctx;
   WithDeadline(&ctx, std::chrono::milliseconds(300));
   auto reader = orch_->RunSwarm(&ctx, Request());
@@ -312,7 +312,7 @@ TEST_F(ServerTest, ClientDeadlineOnRunSwarmEndsTheRun) {
 }
 
 TEST_F(ServerTest, ClientCancellingRunSwarmCancelsTheRun) {
-  StartServer(std::make_shared<WrappedOracle>(std::chrono::milliseconds(50)));
+  StartServer(std::make_shared<WrappedOracle>(std::chrono::milliseconds(150)));  // a whole run takes >= 5 steps
   grpc::ClientContext ctx;
   WithDeadline(&ctx);
   auto reader = orch_->RunSwarm(&ctx, Request());

@@ -368,7 +368,7 @@ TEST(SwarmTest, CancellingMidRunStopsEverySubagent) {
 }
 
 TEST(SwarmTest, DeadlineStopsASlowRun) {
-  WrappedOracle policy(std::chrono::milliseconds(50));
+  WrappedOracle policy(std::chrono::milliseconds(100));
   RecordingSink sink;
   std::atomic<bool> cancelled{false};
   SwarmSpec spec = ResearchSpec();
