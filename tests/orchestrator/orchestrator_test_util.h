@@ -23,6 +23,16 @@
 
 namespace tide::orchestrator::testing {
 
+// The research task every orchestrator test runs, seed 7.
+inline SwarmSpec ResearchSpec(int items = 20, int max_subagents = 8) {
+  SwarmSpec spec;
+  spec.world = "research";
+  spec.seed = 7;
+  spec.items = items;
+  spec.max_subagents = max_subagents;
+  return spec;
+}
+
 struct RecordedEvent {
   tide::v1::EventKind kind;
   std::string agent;

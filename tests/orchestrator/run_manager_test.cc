@@ -20,19 +20,11 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::TempDir;
+using testing::ResearchSpec;
 using testing::WrappedOracle;
 using tide::v1::EventKind;
 using tide::v1::RunState;
 using tide::v1::SwarmEvent;
-
-SwarmSpec ResearchSpec(int items = 20, int max_subagents = 8) {
-  SwarmSpec spec;
-  spec.world = "research";
-  spec.seed = 7;
-  spec.items = items;
-  spec.max_subagents = max_subagents;
-  return spec;
-}
 
 class RunManagerTest : public ::testing::Test {
  protected:

@@ -25,17 +25,9 @@ using testing::RecordedEvent;
 using testing::RecordingSink;
 using testing::Reply;
 using testing::ScriptedPolicy;
+using testing::ResearchSpec;
 using testing::WrappedOracle;
 using tide::v1::EventKind;
-
-SwarmSpec ResearchSpec(int items = 20, int max_subagents = 8) {
-  SwarmSpec spec;
-  spec.world = "research";
-  spec.seed = 7;
-  spec.items = items;
-  spec.max_subagents = max_subagents;
-  return spec;
-}
 
 Result<tide::v1::RunResult> RunSwarm(const SwarmSpec& spec, workers::Policy* policy, EventSink* sink,
                                      std::atomic<bool>* cancelled) {
