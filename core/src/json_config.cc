@@ -41,7 +41,12 @@ const nlohmann::json* ConfigReader::Find(const std::string& field) {
 Status ConfigReader::Int(const std::string& field, int64_t* out, bool required, int64_t min,
                          int64_t max) {
   const nlohmann::json* v = Find(field);
-  const std::string range = "[" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  // Built with appends: GCC 12's -Wrestrict misfires on `"[" + std::string&&` at -O3.
+  std::string range = "[";
+  range += std::to_string(min);
+  range += ", ";
+  range += std::to_string(max);
+  range += "]";
   if (!v) return required ? Error(field, "is required (an integer in " + range + ")") : Status::Ok();
   int64_t x = 0;
   if (v->is_number_integer()) {

@@ -82,7 +82,10 @@ std::string ProseValue(SeededRandom& rng, int attr, const std::string& value) {
 std::string UniqueName(SeededRandom& rng, std::set<std::string>& taken, const std::string& near_of) {
   for (int attempt = 0;; ++attempt) {
     std::string name = near_of.empty() ? OrganisationName(rng) : NearName(rng, near_of);
-    if (attempt > 20) name += " " + SyllableWord(rng, 2, 2);
+    if (attempt > 20) {
+      name += ' ';  // two appends: GCC 12's -Wrestrict misfires on `" " + string&&` at -O3
+      name += SyllableWord(rng, 2, 2);
+    }
     if (taken.insert(NormalizeText(name)).second) return name;
   }
 }
