@@ -3,8 +3,12 @@
 //   tide serve   serve the gRPC services (Orchestrator, Env, health, reflection)
 //   tide runs    list stored runs, show one run's trajectory tree and events
 // Exit codes: 0 success, 1 the run or request failed, 2 bad input.
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -13,6 +17,9 @@
 #include "backend.h"
 #include "printer.h"
 #include "tide/bench/bench.h"
+#include "tide/rl/trajectory_export.h"
+#include "tokenizer_command.h"
+#include "train_command.h"
 #include "tide/core/log.h"
 #include "tide/orchestrator/server.h"
 
@@ -65,22 +72,34 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
   return run->state() == tide::v1::RUN_STATE_SUCCEEDED ? 0 : 1;
 }
 
+// The signal handler only writes a byte to a pipe (async-signal-safe); a thread reading
+// the pipe shuts the server down. A handler rather than sigwait, because libraries may
+// start threads before main (OpenBLAS does) that would otherwise take the signal.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const char b = static_cast<char>(sig);
+  ssize_t ignored = write(g_signal_pipe[1], &b, 1);
+  (void)ignored;
+}
+
 int ServeCommand(const orchestrator::ServerOptions& options) {
-  // Signals are taken by a dedicated thread, so shutdown runs outside a signal handler.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (pipe(g_signal_pipe) != 0) return Fail(Internal("cannot create the signal pipe"));
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   Result<std::unique_ptr<orchestrator::Server>> server = orchestrator::Server::Start(options);
   if (!server.ok()) return Fail(server.status());
   std::cout << "tide serve: listening on " << options.host << ":" << (*server)->port() << " (db " << options.db_path
             << ")" << std::endl;
   orchestrator::Server* s = server->get();
-  std::thread signals([&set, s] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    std::cerr << "tide serve: signal " << sig << ", shutting down\n";
+  std::thread signals([s] {
+    char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    std::cerr << "tide serve: signal " << static_cast<int>(sig) << ", shutting down\n";
     s->Shutdown();
   });
   signals.detach();
@@ -98,6 +117,44 @@ int RunsList(const Common& c, int limit) {
   } else {
     PrintRunTable(std::cout, *runs);
   }
+  return 0;
+}
+
+// Appends one OpenAI fine-tuning example per agent of each succeeded run to `out_path`.
+int RunsExport(const Common& c, const std::vector<std::string>& run_ids, int last, const std::string& out_path) {
+  auto backend = Connect(c);
+  if (!backend.ok()) return Fail(backend.status());
+  std::vector<tide::v1::Run> runs;
+  for (const auto& id : run_ids) {
+    auto run = (*backend)->GetRun(id);
+    if (!run.ok()) return Fail(run.status());
+    runs.push_back(*run);
+  }
+  if (last > 0) {
+    auto recent = (*backend)->ListRuns(last);
+    if (!recent.ok()) return Fail(recent.status());
+    runs.insert(runs.end(), recent->begin(), recent->end());
+  }
+  std::ofstream out(out_path, std::ios::app);
+  if (!out) return Fail(InvalidArgument("--out " + out_path + " cannot be opened for writing"));
+  int examples = 0, skipped = 0;
+  for (const auto& run : runs) {
+    if (run.state() != tide::v1::RUN_STATE_SUCCEEDED) {
+      ++skipped;
+      continue;
+    }
+    std::vector<tide::v1::SwarmEvent> events;
+    Status s = (*backend)->Events(run.run_id(), 0, [&](const tide::v1::SwarmEvent& ev) { events.push_back(ev); });
+    if (!s.ok()) return Fail(s);
+    auto lines = rl::ExportTrajectories(run, events);
+    if (!lines.ok()) return Fail(lines.status());
+    for (const auto& j : *lines) out << j.dump() << "\n";
+    examples += static_cast<int>(lines->size());
+  }
+  out.flush();
+  if (!out) return Fail(Internal("writing " + out_path + " failed"));
+  std::cout << nlohmann::json{{"runs", runs.size() - skipped}, {"skipped", skipped}, {"examples", examples}, {"out", out_path}}.dump()
+            << std::endl;
   return 0;
 }
 
@@ -192,6 +249,45 @@ int Main(int argc, char** argv) {
   bench_cmd->add_flag("--quick", bench_options.quick, "small shapes, for a smoke run");
   bench_cmd->add_option("--min-seconds", bench_options.min_seconds, "time per measured variant")->check(CLI::Range(0.0, 600.0));
 
+  CLI::App* tokenizer_cmd = app.add_subcommand("tokenizer", "byte-level BPE tokenizers");
+  tokenizer_cmd->require_subcommand(1);
+  CLI::App* tok_train = tokenizer_cmd->add_subcommand("train", "train a tokenizer.json from a text or JSONL corpus");
+  std::string tok_input, tok_out = "tokenizer.json";
+  int tok_vocab = 8192;
+  tok_train->add_option("--input", tok_input, "text file, or JSONL with \"text\" or \"messages\"")->required();
+  tok_train->add_option("--vocab-size", tok_vocab, "vocabulary size")->check(CLI::Range(300, 1 << 20))->capture_default_str();
+  tok_train->add_option("--out", tok_out, "tokenizer.json to write")->capture_default_str();
+
+  CLI::App* train_cmd = app.add_subcommand("train", "train the engine's model");
+  train_cmd->require_subcommand(1);
+  CLI::App* train_lm = train_cmd->add_subcommand("lm", "next-token or chat SFT training on JSONL");
+  std::string train_config, train_data, train_out;
+  bool train_json = false;
+  train_lm->add_option("--config", train_config, "training recipe JSON (e.g. configs/train/tiny-lm.json)")->required();
+  train_lm->add_option("--data", train_data, "JSONL: {\"text\"} or {\"messages\", \"tools\"} per line")->required();
+  train_lm->add_option("--out", train_out, "output folder (resumes a run found there)")->required();
+  train_lm->add_flag("--json", train_json, "print the summary as JSON");
+
+  cli::GenerateArgs gen;
+  CLI::App* generate = app.add_subcommand("generate", "sample text from a trained model folder");
+  generate->add_option("--model", gen.model_dir, "folder with config.json, model.safetensors, tokenizer.json")->required();
+  generate->add_option("--prompt", gen.prompt, "prompt text")->required();
+  generate->add_flag("--chat", gen.chat, "send the prompt as a user turn of the chat template");
+  generate->add_option("--max-tokens", gen.max_tokens, "tokens to generate")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  generate->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  generate->add_option("--top-k", gen.top_k, "0 = off")->check(CLI::Range(0, 1 << 20));
+  generate->add_option("--top-p", gen.top_p, "1 = off")->check(CLI::Range(0.0, 1.0));
+  generate->add_option("--seed", gen.seed, "sampling seed");
+
+  std::vector<std::string> export_ids;
+  int export_last = 0;
+  std::string export_out;
+  CLI::App* export_cmd = runs->add_subcommand("export", "append runs as OpenAI fine-tuning JSONL (one example per agent)");
+  add_common(export_cmd, true);
+  export_cmd->add_option("run_ids", export_ids, "run ids");
+  export_cmd->add_option("--last", export_last, "also the newest N runs")->check(CLI::Range(1, 1000000));
+  export_cmd->add_option("--out", export_out, "JSONL file to append to")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -210,6 +306,9 @@ int Main(int argc, char** argv) {
     return ServeCommand(serve_options);
   }
   if (*list) return RunsList(common, limit);
+  if (*tok_train) return RunTokenizerTrain(tok_input, tok_vocab, tok_out);
+  if (*train_lm) return RunTrainLm(train_config, train_data, train_out, train_json);
+  if (*generate) return RunGenerate(gen);
   if (*bench_cmd) {
     Status s = bench::RunBench(bench_name, bench_options, [&](const nlohmann::json& j) {
       if (bench_json) {
@@ -221,6 +320,10 @@ int Main(int argc, char** argv) {
     return s.ok() ? 0 : Fail(s);
   }
   if (*show) return RunsShow(common, run_id, all_events);
+  if (*export_cmd) {
+    if (export_ids.empty() && export_last == 0) return Fail(InvalidArgument("name run ids or --last N"));
+    return RunsExport(common, export_ids, export_last, export_out);
+  }
   return 2;
 }
 

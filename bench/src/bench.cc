@@ -7,6 +7,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "engine_bench.h"
 #include "tide/engine/kernels/rmsnorm.h"
 #include "tide/orchestrator/run_manager.h"
 #include "tide/orchestrator/store.h"
@@ -120,11 +121,14 @@ double MedianSeconds(const std::function<void()>& fn, double min_seconds) {
   return samples[samples.size() / 2];
 }
 
-std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm"}; }
+// "engine-openblas" is also accepted: the child process `engine` starts to time OpenBLAS.
+std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine"}; }
 
 Status RunBench(const std::string& name, const BenchOptions& options, const std::function<void(const json&)>& emit) {
   if (name == "rmsnorm") return BenchRmsNorm(options, emit);
   if (name == "swarm") return BenchSwarm(options, emit);
+  if (name == "engine") return BenchEngine(options, emit);
+  if (name == "engine-openblas") return BenchEngineOpenBlas(options, emit);
   std::string known;
   for (const auto& n : BenchNames()) known += (known.empty() ? "" : ", ") + n;
   return NotFound("unknown benchmark \"" + name + "\" (known: " + known + ")");

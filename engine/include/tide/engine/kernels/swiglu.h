@@ -1,0 +1,22 @@
+// The element-wise part of a SwiGLU MLP, down(silu(gate x) * up x): given the two
+// projections g = gate·x and u = up·x, h = silu(g) * u with silu(g) = g * sigmoid(g)
+// (transformers' ACT2FN["silu"]). The projections themselves are GEMMs (gemm.h).
+//
+// Backward: dg = dh * u * silu'(g), du = dh * silu(g), with
+// silu'(g) = sigmoid(g) * (1 + g * (1 - sigmoid(g))).
+//
+// Buffers hold n floats each; computed in double, rounded once. Pure functions, safe to
+// call concurrently on different buffers; out may alias gate or up, dgate/dup must not
+// alias the inputs.
+#pragma once
+
+#include <cstdint>
+
+namespace tide::engine {
+
+void SwiGluForwardReference(const float* gate, const float* up, float* out, int64_t n);
+
+void SwiGluBackwardReference(const float* gate, const float* up, const float* dout, float* dgate, float* dup,
+                             int64_t n);
+
+}  // namespace tide::engine

@@ -1,0 +1,45 @@
+// Language-model training data: JSONL files turned into token streams with per-token loss
+// weights, packed into fixed-length training windows.
+//
+// Each line is {"text": "..."} (every token is learned) or an OpenAI chat
+// {"messages": [...], "tools": [...]} rendered with the chat template, where only the
+// assistant turns are learned (their content, tool calls and closing <|im_end|>; the
+// "<|im_start|>assistant\n" header, system, user and tool turns get weight 0). Examples
+// are joined with <|endoftext|> and cut into windows of seq_len + 1 tokens; window i
+// learns tokens[1..] from tokens[..seq_len] with weights[1..].
+// Thread safety: plain values; functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tide/core/status.h"
+#include "tide/engine/tokenizer.h"
+
+namespace tide::engine {
+
+struct LmExample {
+  std::vector<int32_t> tokens;
+  std::vector<float> weights;  // weights[i]: how much predicting tokens[i] counts
+};
+
+// One JSONL record; INVALID_ARGUMENT naming the field for a record of neither shape.
+Result<LmExample> EncodeRecord(const Tokenizer& tokenizer, const nlohmann::json& record);
+
+// Every line of a JSONL file (blank lines skipped); errors name the file and line.
+Result<std::vector<LmExample>> LoadJsonlExamples(const Tokenizer& tokenizer, const std::string& path);
+
+struct LmWindow {
+  std::vector<int32_t> inputs;   // seq_len tokens
+  std::vector<int32_t> targets;  // seq_len tokens: inputs shifted by one
+  std::vector<float> weights;    // seq_len
+};
+
+// Packs examples (in order) into windows; the tail shorter than a window is dropped,
+// windows with no weighted target are skipped.
+std::vector<LmWindow> PackWindows(const std::vector<LmExample>& examples, int seq_len, int32_t separator);
+
+}  // namespace tide::engine

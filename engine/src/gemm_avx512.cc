@@ -1,0 +1,331 @@
+// AVX-512 F building blocks of the GEMM (see gemm_kernels.h): a 14x32 micro-kernel
+// (28 zmm accumulators, A broadcast from memory, two B vectors per k step), and the
+// small-m dot / axpy kernels that stream B once (bf16 widened to f32 in registers, which
+// is exact). Packing is shared with the AVX2 table.
+// Thread safety: pure functions.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tide/engine/kernels/gemm_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+namespace tide::engine::gemm_internal {
+namespace {
+
+#define TIDE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+using std::ptrdiff_t;
+
+constexpr int kMr = 14;
+constexpr int kNr = 32;
+
+TIDE_AVX512 inline __m512 Load16(const float* p) { return _mm512_loadu_ps(p); }
+TIDE_AVX512 inline __m512 Load16(const uint16_t* p) {
+  // The zero-masked forms (all lanes selected) avoid GCC 12's _mm512_undefined_* sources,
+  // which trip -Wmaybe-uninitialized inside its own header.
+  constexpr __mmask16 kAll = 0xFFFF;
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, _mm512_maskz_cvtepu16_epi32(kAll, h), 16));
+}
+// Lanes past `count` (< 16) load as zero and are never touched in memory.
+TIDE_AVX512 inline __m512 Load16Tail(const float* p, int count) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1u), p);
+}
+TIDE_AVX512 inline __m512 Load16Tail(const uint16_t* p, int count) {
+  alignas(64) uint16_t tmp[16] = {};
+  std::memcpy(tmp, p, sizeof(uint16_t) * static_cast<size_t>(count));
+  return Load16(tmp);
+}
+inline float Widen(float x) { return x; }
+inline float Widen(uint16_t x) {
+  const uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Sum of the 16 lanes (masked shuffles, as in rmsnorm.cc, keep GCC 12's headers quiet).
+TIDE_AVX512 inline float HorizontalSum(__m512 v) {
+  constexpr __mmask16 kAll = 0xFFFF;
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, kAll, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), 0xF, v, 0);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+TIDE_AVX512 void Kernel14x32(int kc, const float* a, const float* b, float* c, int ldc, float alpha,
+                             float beta) {
+  __m512 acc0[kMr], acc1[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+#ifdef TUNE_PFC
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) { _mm_prefetch(reinterpret_cast<const char*>(c + ptrdiff_t{i} * ldc), _MM_HINT_T0); _mm_prefetch(reinterpret_cast<const char*>(c + ptrdiff_t{i} * ldc + 16), _MM_HINT_T0); }
+#endif
+  for (int p = 0; p < kc; ++p) {
+#ifdef TUNE_PFA
+    _mm_prefetch(reinterpret_cast<const char*>(a + TUNE_PFA), _MM_HINT_T0);
+#endif
+#ifdef TUNE_PFB
+    _mm_prefetch(reinterpret_cast<const char*>(b + TUNE_PFB), _MM_HINT_T0);
+#endif
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.0f) {
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      _mm512_storeu_ps(c + ptrdiff_t{i} * ldc, _mm512_mul_ps(va, acc0[i]));
+      _mm512_storeu_ps(c + ptrdiff_t{i} * ldc + 16, _mm512_mul_ps(va, acc1[i]));
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      float* ci = c + ptrdiff_t{i} * ldc;
+      _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc0[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
+      _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
+    }
+  }
+}
+
+inline float Finish(float alpha, float sum, float beta, const float* c) {
+  return beta == 0.0f ? alpha * sum : alpha * sum + beta * *c;
+}
+
+// MX rows of A against NW rows of W over k indices [p, p_end), accumulating into the
+// 16-float vectors at acc_mem + 16 * (i * acc_ld + j). For bf16 W the rows of A come
+// with each 32-element block below k32 (k rounded down to 32) reordered as its 16 even
+// elements then its 16 odd ones: a 512-bit load of 32 bf16 weights then widens exactly
+// with one shift (even elements, the low halves) and one AND (odd ones, the high halves).
+template <int MX, int NW, typename T>
+TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k32, const T* w, int ldw,
+                                float* acc_mem, int acc_ld) {
+  __m512 acc[MX][NW];
+  for (int i = 0; i < MX; ++i)
+    for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_load_ps(acc_mem + 16 * (i * acc_ld + j));
+  if constexpr (sizeof(T) == 2) {
+    constexpr __mmask16 kAll = 0xFFFF;
+    const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+    for (; p + 32 <= std::min(p_end, k32); p += 32) {
+      __m512 even[MX], odd[MX];
+      for (int i = 0; i < MX; ++i) {
+        even[i] = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p);
+        odd[i] = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p + 16);
+      }
+      for (int j = 0; j < NW; ++j) {
+        const __m512i wv = _mm512_loadu_si512(w + ptrdiff_t{j} * ldw + p);
+        const __m512 we = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wv, 16));
+        const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, high));
+        for (int i = 0; i < MX; ++i) {
+          acc[i][j] = _mm512_fmadd_ps(even[i], we, acc[i][j]);
+          acc[i][j] = _mm512_fmadd_ps(odd[i], wo, acc[i][j]);
+        }
+      }
+    }
+  }
+  for (; p + 16 <= p_end; p += 16) {
+    __m512 wv[NW];
+    for (int j = 0; j < NW; ++j) wv[j] = Load16(w + ptrdiff_t{j} * ldw + p);
+    for (int i = 0; i < MX; ++i) {
+      const __m512 av = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p);
+      for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_fmadd_ps(av, wv[j], acc[i][j]);
+    }
+  }
+  if (p < p_end) {
+    const int rest = p_end - p;
+    __m512 wv[NW];
+    for (int j = 0; j < NW; ++j) wv[j] = Load16Tail(w + ptrdiff_t{j} * ldw + p, rest);
+    for (int i = 0; i < MX; ++i) {
+      const __m512 av = Load16Tail(a + ptrdiff_t{i} * lda + p, rest);
+      for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_fmadd_ps(av, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MX; ++i)
+    for (int j = 0; j < NW; ++j) _mm512_store_ps(acc_mem + 16 * (i * acc_ld + j), acc[i][j]);
+}
+
+// All m rows of A against NW rows of W over [p, p_end), four rows of A at a time.
+template <int NW, typename T>
+TIDE_AVX512 inline void DotSpanAllRows(int m, int p, int p_end, const float* a, int lda, int k32, const T* w,
+                                       int ldw, float* acc_mem, int acc_ld) {
+  int i = 0;
+  for (; i + 4 <= m; i += 4) {
+    DotSpan<4, NW>(p, p_end, a + ptrdiff_t{i} * lda, lda, k32, w, ldw, acc_mem + 16 * i * acc_ld, acc_ld);
+  }
+  float* acc_i = acc_mem + 16 * i * acc_ld;
+  const float* a_i = a + ptrdiff_t{i} * lda;
+  switch (m - i) {
+    case 3: DotSpan<3, NW>(p, p_end, a_i, lda, k32, w, ldw, acc_i, acc_ld); break;
+    case 2: DotSpan<2, NW>(p, p_end, a_i, lda, k32, w, ldw, acc_i, acc_ld); break;
+    case 1: DotSpan<1, NW>(p, p_end, a_i, lda, k32, w, ldw, acc_i, acc_ld); break;
+    default: break;
+  }
+}
+
+// A 64-byte aligned, growing per-thread float array.
+float* ThreadBuffer(std::vector<float>& storage, size_t floats) {
+  storage.resize(floats + 16);
+  const auto misalign = reinterpret_cast<uintptr_t>(storage.data()) / sizeof(float) % 16;
+  return storage.data() + (16 - misalign) % 16;
+}
+
+// W is walked in groups of kGroup rows and k in spans of kSpan; within a span each quad
+// of W rows meets every row of A while both are in L1 (partial sums wait in a small
+// buffer), so W comes from memory once. The rows of A are first copied with a row
+// stride skewed by one cache line: with the power-of-two strides of model shapes they
+// would otherwise all map to the same L1 sets and evict each other.
+template <typename T>
+TIDE_AVX512 inline void Dot(int m, int n, int k, float alpha, const float* a, int lda, const T* w, int ldw,
+                            float beta, float* c, int ldc) {
+  constexpr int kGroup = 16;
+  constexpr int kSpan = 256;
+  const int k32 = sizeof(T) == 2 ? k / 32 * 32 : 0;
+  if (m > 1 || sizeof(T) == 2) {
+    thread_local std::vector<float> rows_storage;
+    const int ld = (k + 15) / 16 * 16 + 16;
+    float* rows = ThreadBuffer(rows_storage, static_cast<size_t>(m) * ld);
+    for (int i = 0; i < m; ++i) {
+      const float* ai = a + ptrdiff_t{i} * lda;
+      float* ri = rows + ptrdiff_t{i} * ld;
+      for (int p = 0; p < k32; p += 32) {  // bf16: even / odd reordering
+        for (int l = 0; l < 16; ++l) {
+          ri[p + l] = ai[p + 2 * l];
+          ri[p + 16 + l] = ai[p + 2 * l + 1];
+        }
+      }
+      std::memcpy(ri + k32, ai + k32, sizeof(float) * static_cast<size_t>(k - k32));
+    }
+    a = rows;
+    lda = ld;
+  }
+  thread_local std::vector<float> partial_storage;
+  float* const partial = ThreadBuffer(partial_storage, static_cast<size_t>(m) * kGroup * 16);
+  const int span = m == 1 ? k : kSpan;  // one row of A (decode) stays in L1 whole
+  for (int j0 = 0; j0 < n; j0 += kGroup) {
+    const int nj = std::min(kGroup, n - j0);
+    std::fill(partial, partial + static_cast<size_t>(m) * kGroup * 16, 0.0f);
+    for (int p0 = 0; p0 < k; p0 += span) {
+      const int p1 = std::min(k, p0 + span);
+      int j = 0;
+      if (m == 1) {  // decode: eight W rows in flight per x vector
+        for (; j + 8 <= nj; j += 8) {
+          DotSpan<1, 8>(p0, p1, a, lda, k32, w + ptrdiff_t{j0 + j} * ldw, ldw, partial + 16 * j, kGroup);
+        }
+      }
+      for (; j + 4 <= nj; j += 4) {
+        DotSpanAllRows<4>(m, p0, p1, a, lda, k32, w + ptrdiff_t{j0 + j} * ldw, ldw, partial + 16 * j, kGroup);
+      }
+      for (; j < nj; ++j) {
+        DotSpanAllRows<1>(m, p0, p1, a, lda, k32, w + ptrdiff_t{j0 + j} * ldw, ldw, partial + 16 * j, kGroup);
+      }
+    }
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < nj; ++j) {
+        float* cij = c + ptrdiff_t{i} * ldc + j0 + j;
+        const __m512 sum = _mm512_load_ps(partial + (ptrdiff_t{i} * kGroup + j) * 16);
+        *cij = Finish(alpha, HorizontalSum(sum), beta, cij);
+      }
+    }
+  }
+}
+
+TIDE_AVX512 void DotF32(int m, int n, int k, float alpha, const float* a, int lda, const float* w, int ldw,
+                        float beta, float* c, int ldc) {
+  Dot(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc);
+}
+TIDE_AVX512 void DotBf16(int m, int n, int k, float alpha, const float* a, int lda, const uint16_t* w, int ldw,
+                         float beta, float* c, int ldc) {
+  Dot(m, n, k, alpha, a, lda, w, ldw, beta, c, ldc);
+}
+
+// MX rows of C, columns [j, j + 16*V) (the last vector may be partial: `tail` lanes).
+template <int MX, int V, typename T>
+TIDE_AVX512 inline void AxpyBlock(int k, float alpha, const float* a, int a_row, int a_col, const T* b, int ldb,
+                                  float beta, float* c, int ldc, int tail) {
+  __m512 acc[MX][V];
+  for (int i = 0; i < MX; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int p = 0; p < k; ++p) {
+    const T* bp = b + ptrdiff_t{p} * ldb;
+    __m512 bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = (v == V - 1 && tail < 16) ? Load16Tail(bp + 16 * v, tail) : Load16(bp + 16 * v);
+    for (int i = 0; i < MX; ++i) {
+      const __m512 av = _mm512_set1_ps(a[ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col]);
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < MX; ++i) {
+    for (int v = 0; v < V; ++v) {
+      const __mmask16 mask = (v == V - 1 && tail < 16) ? static_cast<__mmask16>((1u << tail) - 1u) : 0xFFFF;
+      float* cp = c + ptrdiff_t{i} * ldc + 16 * v;
+      __m512 r = _mm512_mul_ps(va, acc[i][v]);
+      if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cp), r);
+      _mm512_mask_storeu_ps(cp, mask, r);
+    }
+  }
+}
+
+template <int MX, typename T>
+TIDE_AVX512 inline void AxpyRows(int n, int k, float alpha, const float* a, int a_row, int a_col, const T* b,
+                                 int ldb, float beta, float* c, int ldc) {
+  int j = 0;
+  for (; j + 64 <= n; j += 64) AxpyBlock<MX, 4>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, 16);
+  for (; j + 16 <= n; j += 16) AxpyBlock<MX, 1>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, 16);
+  if (j < n) AxpyBlock<MX, 1>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, n - j);
+}
+
+template <typename T>
+TIDE_AVX512 inline void Axpy(int m, int n, int k, float alpha, const float* a, int a_row, int a_col, const T* b,
+                             int ldb, float beta, float* c, int ldc) {
+  switch (m) {
+    case 1: return AxpyRows<1>(n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+    case 2: return AxpyRows<2>(n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+    case 3: return AxpyRows<3>(n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+    default: return AxpyRows<4>(n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+  }
+}
+
+TIDE_AVX512 void AxpyF32(int m, int n, int k, float alpha, const float* a, int a_row, int a_col, const float* b,
+                         int ldb, float beta, float* c, int ldc) {
+  Axpy(m, n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+}
+TIDE_AVX512 void AxpyBf16(int m, int n, int k, float alpha, const float* a, int a_row, int a_col,
+                          const uint16_t* b, int ldb, float beta, float* c, int ldc) {
+  Axpy(m, n, k, alpha, a, a_row, a_col, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+const GemmIsa* GemmIsaAvx512() {
+  static const GemmIsa isa{SimdLevel::kAvx512, kMr,      kNr,     256,     kMr * 24, 4096,
+                           Kernel14x32,        Avx2PackRowsF32(), Avx2PackRowsBf16(), Avx2PackColsF32(),
+                           Avx2PackColsBf16(), DotF32,  DotBf16, AxpyF32, AxpyBf16};
+  return &isa;
+}
+
+}  // namespace tide::engine::gemm_internal
+
+#else  // not x86
+
+namespace tide::engine::gemm_internal {
+const GemmIsa* GemmIsaAvx512() { return nullptr; }
+}  // namespace tide::engine::gemm_internal
+
+#endif

@@ -1,0 +1,181 @@
+#include "tide/engine/lm_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "tide/engine/checkpoint.h"
+#include "tide/engine/model.h"
+
+namespace tide::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Window for micro-batch `i` of the run: epochs are seeded permutations, so the order is a
+// pure function of (seed, i).
+size_t WindowIndex(uint64_t seed, size_t n, int64_t i) {
+  const int64_t epoch = i / static_cast<int64_t>(n);
+  std::vector<size_t> perm(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  for (size_t k = n; k > 1; --k) std::swap(perm[k - 1], perm[rng() % k]);
+  return perm[static_cast<size_t>(i % static_cast<int64_t>(n))];
+}
+
+Status WriteState(const std::string& path, int step) {
+  std::ofstream out(path, std::ios::trunc);
+  out << nlohmann::json{{"step", step}}.dump() << "\n";
+  out.flush();
+  return out ? Status::Ok() : IoError("cannot write " + path);
+}
+
+Result<int> ReadState(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer()) {
+    return DataLoss(path + ": trainer state is corrupt");
+  }
+  return j["step"].get<int>();
+}
+
+Status SaveCheckpoint(const ModelWeights& weights, const Optimizer& opt, int step, const std::string& out_dir) {
+  const fs::path dir(out_dir), tmp = dir / "checkpoint.tmp", final_dir = dir / "checkpoint", old = dir / "checkpoint.old";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return IoError("cannot create " + tmp.string() + ": " + ec.message());
+  TIDE_RETURN_IF_ERROR(SaveModel(weights, tmp.string(), Dtype::kF32));
+  TIDE_RETURN_IF_ERROR(opt.Save((tmp / "optimizer.safetensors").string()));
+  TIDE_RETURN_IF_ERROR(WriteState((tmp / "trainer_state.json").string(), step));
+  fs::remove_all(old, ec);
+  if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return IoError("cannot move checkpoint into " + final_dir.string() + ": " + ec.message());
+  fs::remove_all(old, ec);
+  return Status::Ok();
+}
+
+float WeightedCrossEntropy(const Tensor& logits, const LmWindow& w, double* weight_sum) {
+  const int vocab = static_cast<int>(logits.shape[1]);
+  double loss = 0;
+  for (size_t t = 0; t < w.targets.size(); ++t) {
+    if (w.weights[t] == 0.f) continue;
+    const float* row = logits.data.data() + t * static_cast<size_t>(vocab);
+    double mx = row[0];
+    for (int v = 1; v < vocab; ++v) mx = std::max(mx, static_cast<double>(row[v]));
+    double sum = 0;
+    for (int v = 0; v < vocab; ++v) sum += std::exp(row[v] - mx);
+    loss += w.weights[t] * (mx + std::log(sum) - row[w.targets[t]]);
+    *weight_sum += std::fabs(w.weights[t]);
+  }
+  return static_cast<float>(loss);
+}
+
+}  // namespace
+
+double LrScale(const LmTrainOptions& o, int step) {
+  if (o.warmup_steps > 0 && step <= o.warmup_steps) return static_cast<double>(step) / o.warmup_steps;
+  const double span = std::max(1, o.steps - o.warmup_steps);
+  const double progress = std::clamp((step - o.warmup_steps) / span, 0.0, 1.0);
+  return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * progress));
+}
+
+Result<float> EvalLoss(ModelWeights* weights, const std::vector<LmWindow>& windows) {
+  TIDE_ASSIGN_OR_RETURN(Model model, Model::Create(weights));
+  double loss = 0, weight_sum = 0;
+  for (const LmWindow& w : windows) {
+    TIDE_ASSIGN_OR_RETURN(Tensor logits, model.Forward(w.inputs));
+    loss += WeightedCrossEntropy(logits, w, &weight_sum);
+  }
+  if (weight_sum == 0) return InvalidArgument("no weighted tokens to evaluate");
+  return static_cast<float>(loss / weight_sum);
+}
+
+Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>& train,
+                              const std::vector<LmWindow>& eval, const LmTrainOptions& options,
+                              const std::string& out_dir, const std::function<void(const LmTrainProgress&)>& progress) {
+  if (train.empty()) return InvalidArgument("no training windows (is the data shorter than one window?)");
+  if (options.steps < 1 || options.batch_windows < 1) return InvalidArgument("steps and batch_windows must be >= 1");
+  Optimizer opt(options.optimizer, weights);
+  LmTrainResult result;
+  const fs::path ckpt = fs::path(out_dir) / "checkpoint";
+  if (fs::exists(ckpt / "trainer_state.json")) {
+    TIDE_ASSIGN_OR_RETURN(int step, ReadState((ckpt / "trainer_state.json").string()));
+    TIDE_ASSIGN_OR_RETURN(ModelWeights saved, LoadModel(ckpt.string()));
+    if (saved.config.hidden_size != weights->config.hidden_size || saved.layers.size() != weights->layers.size()) {
+      return FailedPrecondition(ckpt.string() + " holds a model of another shape than the config");
+    }
+    *weights = std::move(saved);
+    opt = Optimizer(options.optimizer, weights);
+    TIDE_RETURN_IF_ERROR(opt.Load((ckpt / "optimizer.safetensors").string()));
+    result.resumed_from = step;
+  }
+  TIDE_ASSIGN_OR_RETURN(Model model, Model::Create(weights));
+  const bool bias_update = weights->config.use_expert_bias;
+  const auto start = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  for (int step = result.resumed_from + 1; step <= options.steps; ++step) {
+    Gradients grads = model.ZeroGradients();
+    ExpertLoad load;
+    double loss_sum = 0;
+    for (int b = 0; b < options.batch_windows; ++b) {
+      const int64_t micro = static_cast<int64_t>(step - 1) * options.batch_windows + b;
+      const LmWindow& w = train[WindowIndex(options.seed, train.size(), micro)];
+      LossOptions lo;
+      lo.expert_load = bias_update ? &load : nullptr;
+      // Each window's loss is normalised by its own weights; the step averages windows.
+      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(w.inputs, w.targets, w.weights, &grads, lo));
+      loss_sum += loss;
+      tokens += static_cast<int64_t>(w.inputs.size());
+    }
+    const float scale = 1.f / static_cast<float>(options.batch_windows);
+    for (NamedTensor& p : NamedParameters(grads)) {
+      for (float& g : p.tensor->data) g *= scale;
+    }
+    if (options.clip_norm > 0) Optimizer::ClipGradNorm(grads, options.clip_norm);
+    const double lr_scale = LrScale(options, step);
+    TIDE_RETURN_IF_ERROR(opt.Step(grads, static_cast<float>(lr_scale)));
+    if (bias_update) TIDE_RETURN_IF_ERROR(model.UpdateExpertBias(load, options.expert_bias_gamma));
+
+    const float step_loss = static_cast<float>(loss_sum / options.batch_windows);
+    if (!std::isfinite(step_loss)) return Internal("loss became " + std::to_string(step_loss) + " at step " + std::to_string(step));
+    if (step == result.resumed_from + 1) result.first_loss = step_loss;
+    result.final_loss = step_loss;
+    result.steps = step;
+    const bool pause = options.stop_after_step > 0 && step >= options.stop_after_step && step < options.steps;
+    const bool last = step == options.steps || pause;
+    if (!eval.empty() && ((options.eval_every > 0 && step % options.eval_every == 0) || last)) {
+      TIDE_ASSIGN_OR_RETURN(result.eval_loss, EvalLoss(weights, eval));
+    }
+    if ((options.save_every > 0 && step % options.save_every == 0) || last) {
+      TIDE_RETURN_IF_ERROR(SaveCheckpoint(*weights, opt, step, out_dir));
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.tokens_per_s = elapsed > 0 ? tokens / elapsed : 0;
+    if (progress) {
+      LmTrainProgress p;
+      p.step = step;
+      p.steps = options.steps;
+      p.loss = step_loss;
+      p.eval_loss = result.eval_loss;
+      p.lr = options.optimizer.lr * lr_scale;
+      p.tokens_per_s = result.tokens_per_s;
+      const int done = step - result.resumed_from;
+      p.eta_s = done > 0 ? elapsed / done * (options.steps - step) : 0;
+      progress(p);
+    }
+    if (pause) return result;
+  }
+  TIDE_RETURN_IF_ERROR(SaveModel(*weights, out_dir, Dtype::kF32));
+  return result;
+}
+
+}  // namespace tide::engine

@@ -1,0 +1,377 @@
+// Model: creation and checks, the forward pass with the KV cache, routing replay and
+// expert loads, and the aux-loss-free bias update. Backward lives in model_backward.cc,
+// the MLP/MoE pieces in model_moe.cc.
+#include "tide/engine/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model_internal.h"
+#include "tide/engine/kernels/attention.h"
+#include "tide/engine/kernels/rmsnorm.h"
+#include "tide/engine/kernels/rope.h"
+
+namespace tide::engine {
+
+using model_internal::LayerActs;
+using std::ptrdiff_t;
+
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Status CheckTensor(const Tensor& t, std::vector<int64_t> dims, const std::string& name, const char* what) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  if (t.shape != dims || static_cast<int64_t>(t.data.size()) != n) {
+    return InvalidArgument(std::string(what) + ": " + name + " has shape " + ShapeString(t.shape) + " (" +
+                           std::to_string(t.data.size()) + " values), expected " + ShapeString(dims));
+  }
+  return Status::Ok();
+}
+
+Status CheckExpert(const ExpertWeights& e, int hidden, int inter, const std::string& p, const char* what) {
+  TIDE_RETURN_IF_ERROR(CheckTensor(e.gate_proj, {inter, hidden}, p + "gate_proj.weight", what));
+  TIDE_RETURN_IF_ERROR(CheckTensor(e.up_proj, {inter, hidden}, p + "up_proj.weight", what));
+  return CheckTensor(e.down_proj, {hidden, inter}, p + "down_proj.weight", what);
+}
+
+Status CheckConfig(const ModelConfig& c) {
+  auto bad = [](const std::string& m) { return InvalidArgument("model config: " + m); };
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0) {
+    return bad("vocab_size, hidden_size and num_hidden_layers must be positive");
+  }
+  if (c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads) {
+    return bad("num_attention_heads must be a positive multiple of num_key_value_heads");
+  }
+  if (c.head_dim <= 0 || c.head_dim % 2) return bad("head_dim must be positive and even");
+  if (!(c.rms_norm_eps >= 0.f) || !(c.rope_theta > 0.f)) return bad("rms_norm_eps or rope_theta out of range");
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    if (c.IsMoeLayer(l)) {
+      if (c.num_experts <= 0 || c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.num_experts ||
+          c.moe_intermediate_size <= 0 || c.n_shared_experts < 0) {
+        return bad("MoE layer " + std::to_string(l) + " needs 1 <= num_experts_per_tok <= num_experts and " +
+                   "moe_intermediate_size > 0");
+      }
+    } else if (c.intermediate_size <= 0) {
+      return bad("dense layer " + std::to_string(l) + " needs intermediate_size > 0");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckForced(const ModelConfig& c, const RouterChoices& r, int tokens) {
+  const int k = c.num_experts_per_tok;
+  if (r.top_k != k || r.tokens != tokens || static_cast<int>(r.experts.size()) != c.num_hidden_layers) {
+    return InvalidArgument("forced routing is for " + std::to_string(r.tokens) + " tokens, top-" +
+                           std::to_string(r.top_k) + ", " + std::to_string(r.experts.size()) +
+                           " layers; this forward has " + std::to_string(tokens) + " tokens, top-" +
+                           std::to_string(k) + ", " + std::to_string(c.num_hidden_layers) + " layers");
+  }
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const std::vector<int32_t>& ids = r.experts[l];
+    const size_t want = c.IsMoeLayer(l) ? static_cast<size_t>(tokens) * k : 0;
+    if (ids.size() != want) {
+      return InvalidArgument("forced routing of layer " + std::to_string(l) + " has " + std::to_string(ids.size()) +
+                             " ids, expected " + std::to_string(want));
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const size_t t0 = i - i % k;
+      bool dup = false;
+      for (size_t j = t0; j < i; ++j) dup = dup || ids[j] == ids[i];
+      if (ids[i] < 0 || ids[i] >= c.num_experts || dup) {
+        return InvalidArgument("forced routing of layer " + std::to_string(l) + ", token " +
+                               std::to_string(i / k) + ": expert " + std::to_string(ids[i]) +
+                               (dup ? " repeated" : " out of range"));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckWeightShapes(const ModelWeights& w, const char* what) {
+  const ModelConfig& c = w.config;
+  const int h = c.hidden_size;
+  TIDE_RETURN_IF_ERROR(CheckTensor(w.embed_tokens, {c.vocab_size, h}, "model.embed_tokens.weight", what));
+  if (static_cast<int>(w.layers.size()) != c.num_hidden_layers) {
+    return InvalidArgument(std::string(what) + ": " + std::to_string(w.layers.size()) + " layers, config says " +
+                           std::to_string(c.num_hidden_layers));
+  }
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    const LayerWeights& l = w.layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.input_layernorm, {h}, p + "input_layernorm.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.q_proj, {c.q_dim(), h}, p + "self_attn.q_proj.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.k_proj, {c.kv_dim(), h}, p + "self_attn.k_proj.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.v_proj, {c.kv_dim(), h}, p + "self_attn.v_proj.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.o_proj, {h, c.q_dim()}, p + "self_attn.o_proj.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.q_norm, {c.head_dim}, p + "self_attn.q_norm.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.k_norm, {c.head_dim}, p + "self_attn.k_norm.weight", what));
+    TIDE_RETURN_IF_ERROR(CheckTensor(l.post_attention_layernorm, {h}, p + "post_attention_layernorm.weight", what));
+    if (c.IsMoeLayer(i)) {
+      TIDE_RETURN_IF_ERROR(CheckTensor(l.router, {c.num_experts, h}, p + "mlp.gate.weight", what));
+      if (c.use_expert_bias) {
+        TIDE_RETURN_IF_ERROR(
+            CheckTensor(l.expert_bias, {c.num_experts}, p + "mlp.gate.e_score_correction_bias", what));
+      }
+      if (static_cast<int>(l.experts.size()) != c.num_experts) {
+        return InvalidArgument(std::string(what) + ": " + p + "mlp has " + std::to_string(l.experts.size()) +
+                               " experts, config says " + std::to_string(c.num_experts));
+      }
+      for (int e = 0; e < c.num_experts; ++e) {
+        TIDE_RETURN_IF_ERROR(CheckExpert(l.experts[e], h, c.moe_intermediate_size,
+                                         p + "mlp.experts." + std::to_string(e) + ".", what));
+      }
+      if (c.n_shared_experts > 0) {
+        TIDE_RETURN_IF_ERROR(CheckExpert(l.shared, h, c.n_shared_experts * c.moe_intermediate_size,
+                                         p + "mlp.shared_experts.", what));
+      }
+    } else {
+      TIDE_RETURN_IF_ERROR(CheckExpert(l.dense, h, c.intermediate_size, p + "mlp.", what));
+    }
+  }
+  TIDE_RETURN_IF_ERROR(CheckTensor(w.norm, {h}, "model.norm.weight", what));
+  if (!c.tie_word_embeddings) TIDE_RETURN_IF_ERROR(CheckTensor(w.lm_head, {c.vocab_size, h}, "lm_head.weight", what));
+  return Status::Ok();
+}
+
+void KvCache::Clear() {
+  length = 0;
+  k.clear();
+  v.clear();
+}
+
+void KvCache::Truncate(int new_length) {
+  new_length = std::clamp(new_length, 0, length);
+  if (new_length == length || k.empty()) {
+    length = new_length;
+    return;
+  }
+  const size_t kv_dim = length > 0 ? k[0].size() / static_cast<size_t>(length) : 0;
+  for (auto& layer : k) layer.resize(kv_dim * new_length);
+  for (auto& layer : v) layer.resize(kv_dim * new_length);
+  length = new_length;
+}
+
+Model::Model(ModelWeights* borrowed) : weights_(borrowed) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Result<Model> Model::Create(ModelWeights* weights) {
+  if (weights == nullptr) return InvalidArgument("Model::Create: null weights");
+  TIDE_RETURN_IF_ERROR(CheckConfig(weights->config));
+  TIDE_RETURN_IF_ERROR(CheckWeightShapes(*weights, "model weights"));
+  return Model(weights);
+}
+
+Result<Model> Model::Create(ModelWeights weights) {
+  auto owned = std::make_unique<ModelWeights>(std::move(weights));
+  TIDE_ASSIGN_OR_RETURN(Model m, Create(owned.get()));
+  m.owned_ = std::move(owned);
+  return m;
+}
+
+Gradients Model::ZeroGradients() const { return ModelWeights::Allocate(config()); }
+
+float Model::last_aux_loss() const { return acts_ ? static_cast<float>(acts_->aux_loss) : 0.f; }
+
+Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const int32_t> positions, KvCache* cache,
+                              const ForwardOptions& options) {
+  const ModelConfig& c = config();
+  const ModelWeights& w = *weights_;
+  const int num_layers = c.num_hidden_layers, hidden = c.hidden_size;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), d = c.head_dim;
+  const int heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
+  const float eps = c.rms_norm_eps;
+
+  // Check everything before touching the cache.
+  if (tokens.empty()) return InvalidArgument("Forward: no tokens");
+  const int n = static_cast<int>(tokens.size());
+  for (int t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) {
+      return InvalidArgument("Forward: token " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
+                             " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    }
+  }
+  const int past = cache != nullptr ? cache->length : 0;
+  if (cache != nullptr) {
+    const bool fresh = cache->length == 0 && cache->k.empty() && cache->v.empty();
+    bool fits = fresh || (cache->length >= 0 && static_cast<int>(cache->k.size()) == num_layers &&
+                          static_cast<int>(cache->v.size()) == num_layers);
+    for (int l = 0; fits && !fresh && l < num_layers; ++l) {
+      fits = cache->k[l].size() == static_cast<size_t>(past) * kvd && cache->v[l].size() == cache->k[l].size();
+    }
+    if (!fits) return InvalidArgument("Forward: the KV cache does not belong to this model");
+  }
+  std::vector<int32_t> pos(n);
+  if (positions.empty()) {
+    for (int t = 0; t < n; ++t) pos[t] = past + t;
+  } else {
+    if (static_cast<int>(positions.size()) != n) {
+      return InvalidArgument("Forward: " + std::to_string(positions.size()) + " positions for " +
+                             std::to_string(n) + " tokens");
+    }
+    for (int t = 0; t < n; ++t) {
+      if (positions[t] < 0) return InvalidArgument("Forward: negative position at index " + std::to_string(t));
+      pos[t] = positions[t];
+    }
+  }
+  if (options.forced_routing != nullptr) TIDE_RETURN_IF_ERROR(CheckForced(c, *options.forced_routing, n));
+  if (options.expert_load != nullptr) {
+    ExpertLoad& el = *options.expert_load;
+    if (el.tokens.empty()) el.tokens.resize(num_layers);
+    if (static_cast<int>(el.tokens.size()) != num_layers) {
+      return InvalidArgument("Forward: expert_load has " + std::to_string(el.tokens.size()) + " layers");
+    }
+    for (int l = 0; l < num_layers; ++l) {
+      const size_t want = c.IsMoeLayer(l) ? static_cast<size_t>(c.num_experts) : 0;
+      if (el.tokens[l].empty()) el.tokens[l].assign(want, 0);
+      if (el.tokens[l].size() != want) return InvalidArgument("Forward: expert_load does not fit this model");
+    }
+  }
+
+  const bool keep = options.keep_activations;
+  std::unique_ptr<Activations> acts;
+  if (keep) {
+    acts = std::make_unique<Activations>();
+    acts->tokens = n;
+    acts->past = past;
+    acts->token_ids.assign(tokens.begin(), tokens.end());
+    acts->positions = pos;
+    acts->layers.resize(num_layers);
+  }
+  if (cache != nullptr && cache->k.empty()) {
+    cache->k.resize(num_layers);
+    cache->v.resize(num_layers);
+  }
+  if (options.record_routing != nullptr) {
+    *options.record_routing = RouterChoices{c.num_experts_per_tok, n, {}};
+    options.record_routing->experts.resize(num_layers);
+  }
+
+  std::vector<float> h(static_cast<size_t>(n) * hidden), mlp_out(h.size());
+  for (int t = 0; t < n; ++t) {
+    std::copy_n(w.embed_tokens.data.data() + static_cast<ptrdiff_t>(tokens[t]) * hidden, hidden,
+                h.data() + static_cast<ptrdiff_t>(t) * hidden);
+  }
+  const AttentionShape shape{n, past, heads, kv_heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
+  LayerActs scratch;
+  double aux_sum = 0.0;
+  for (int l = 0; l < num_layers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    LayerActs& la = keep ? acts->layers[l] : scratch;
+    // Attention block.
+    la.h_in = h;
+    la.x1.resize(h.size());
+    RmsNorm(h.data(), lw.input_layernorm.data.data(), la.x1.data(), n, hidden, eps);
+    la.q_raw.resize(static_cast<size_t>(n) * qd);
+    la.k_raw.resize(static_cast<size_t>(n) * kvd);
+    std::vector<float> k_new(static_cast<size_t>(n) * kvd), v_new(k_new.size());
+    model_internal::LinearForward(la.x1.data(), lw.q_proj, la.q_raw.data(), n);
+    model_internal::LinearForward(la.x1.data(), lw.k_proj, la.k_raw.data(), n);
+    model_internal::LinearForward(la.x1.data(), lw.v_proj, v_new.data(), n);
+    la.q.resize(la.q_raw.size());
+    RmsNorm(la.q_raw.data(), lw.q_norm.data.data(), la.q.data(), n * heads, d, eps);
+    RmsNorm(la.k_raw.data(), lw.k_norm.data.data(), k_new.data(), n * kv_heads, d, eps);
+    RopeForwardReference(la.q.data(), pos.data(), n, heads, d, c.rope_theta);
+    RopeForwardReference(k_new.data(), pos.data(), n, kv_heads, d, c.rope_theta);
+    const float *k_all, *v_all;
+    if (cache != nullptr) {
+      cache->k[l].insert(cache->k[l].end(), k_new.begin(), k_new.end());
+      cache->v[l].insert(cache->v[l].end(), v_new.begin(), v_new.end());
+      if (keep) {
+        la.k_all = cache->k[l];
+        la.v_all = cache->v[l];
+      }
+      k_all = cache->k[l].data();
+      v_all = cache->v[l].data();
+    } else {
+      la.k_all = std::move(k_new);
+      la.v_all = std::move(v_new);
+      k_all = la.k_all.data();
+      v_all = la.v_all.data();
+    }
+    la.attn.resize(la.q.size());
+    la.lse.resize(static_cast<size_t>(n) * heads);
+    AttentionForwardReference(shape, la.q.data(), k_all, v_all, la.attn.data(), la.lse.data());
+    la.h_mid = h;
+    model_internal::LinearForward(la.attn.data(), lw.o_proj, la.h_mid.data(), n, 1.f);
+    // MLP block.
+    la.x2.resize(h.size());
+    RmsNorm(la.h_mid.data(), lw.post_attention_layernorm.data.data(), la.x2.data(), n, hidden, eps);
+    if (c.IsMoeLayer(l)) {
+      const int32_t* forced = options.forced_routing ? options.forced_routing->experts[l].data() : nullptr;
+      model_internal::MoeForward(c, lw, n, forced, keep, &la, mlp_out.data());
+      aux_sum += la.aux;
+      if (options.record_routing != nullptr) options.record_routing->experts[l] = la.ids;
+      if (options.expert_load != nullptr) {
+        for (int e = 0; e < c.num_experts; ++e) {
+          options.expert_load->tokens[l][e] += static_cast<int64_t>(la.experts[e].tokens.size());
+        }
+      }
+    } else {
+      model_internal::SwiGluMlpForward(lw.dense, la.x2.data(), n, &la.dense, mlp_out.data(), 0.f);
+    }
+    for (size_t i = 0; i < h.size(); ++i) h[i] = la.h_mid[i] + mlp_out[i];
+  }
+  if (cache != nullptr) cache->length = past + n;
+
+  std::vector<float> x_final(h.size());
+  RmsNorm(h.data(), w.norm.data.data(), x_final.data(), n, hidden, eps);
+  Tensor logits;
+  logits.Resize({n, c.vocab_size});
+  model_internal::LinearForward(x_final.data(), c.tie_word_embeddings ? w.embed_tokens : w.lm_head,
+                                logits.data.data(), n);
+  if (keep) {
+    const int moe_layers = model_internal::NumMoeLayers(c);
+    acts->aux_loss = moe_layers > 0 ? c.router_aux_loss_coef * aux_sum / moe_layers : 0.0;
+    acts->h_final = std::move(h);
+    acts->x_final = std::move(x_final);
+    acts->logits = logits;
+    acts_ = std::move(acts);
+  }
+  return logits;
+}
+
+Status Model::UpdateExpertBias(const ExpertLoad& loads, float gamma) {
+  const ModelConfig& c = config();
+  if (!c.use_expert_bias) return FailedPrecondition("UpdateExpertBias: the model has no expert bias");
+  if (static_cast<int>(loads.tokens.size()) != c.num_hidden_layers) {
+    return InvalidArgument("UpdateExpertBias: loads for " + std::to_string(loads.tokens.size()) +
+                           " layers, model has " + std::to_string(c.num_hidden_layers));
+  }
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    if (c.IsMoeLayer(l) && static_cast<int>(loads.tokens[l].size()) != c.num_experts) {
+      return InvalidArgument("UpdateExpertBias: layer " + std::to_string(l) + " has " +
+                             std::to_string(loads.tokens[l].size()) + " loads, expected " +
+                             std::to_string(c.num_experts));
+    }
+  }
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    if (!c.IsMoeLayer(l)) continue;
+    const std::vector<int64_t>& load = loads.tokens[l];
+    double mean = 0.0;
+    for (int64_t x : load) mean += static_cast<double>(x);
+    mean /= c.num_experts;
+    std::vector<float>& bias = weights_->layers[l].expert_bias.data;
+    for (int e = 0; e < c.num_experts; ++e) {
+      const double diff = static_cast<double>(load[e]) - mean;
+      if (diff > 0) bias[e] -= gamma;
+      if (diff < 0) bias[e] += gamma;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace tide::engine

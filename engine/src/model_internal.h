@@ -1,0 +1,102 @@
+// Internals shared by model.cc (validation, forward), model_moe.cc (MLP and router
+// forward/backward) and model_backward.cc: the activations a kept forward saves and the
+// GEMM shorthands. Not a public header. The structs are plain data owned by one Model (or
+// one Forward call); the functions are pure over their arguments.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tide/engine/kernels/gemm.h"
+#include "tide/engine/model.h"
+
+namespace tide::engine {
+
+namespace model_internal {
+
+// y[rows, out] = x[rows, in] · Wᵀ (W is HF [out, in]); beta = 1 adds into y.
+inline void LinearForward(const float* x, const Tensor& w, float* y, int rows, float beta = 0.f) {
+  const int out = static_cast<int>(w.shape[0]), in = static_cast<int>(w.shape[1]);
+  if (rows <= 0) return;
+  Gemm(Trans::kNo, Trans::kYes, rows, out, in, 1.f, x, in, w.data.data(), in, beta, y, out);
+}
+
+// dx[rows, in] (+)= dy[rows, out] · W, and dW[out, in] += dyᵀ · x (dw may be null).
+inline void LinearBackward(const float* x, const Tensor& w, const float* dy, int rows, float* dx, float dx_beta,
+                           Tensor* dw) {
+  const int out = static_cast<int>(w.shape[0]), in = static_cast<int>(w.shape[1]);
+  if (rows <= 0) return;
+  if (dx != nullptr) Gemm(Trans::kNo, Trans::kNo, rows, in, out, 1.f, dy, out, w.data.data(), in, dx_beta, dx, in);
+  if (dw != nullptr) Gemm(Trans::kYes, Trans::kNo, out, in, rows, 1.f, dy, out, x, in, 1.f, dw->data.data(), in);
+}
+
+// One SwiGLU applied to `rows` rows.
+struct SwiGluActs {
+  std::vector<float> gate, up, h;  // [rows, inter]: gate·x, up·x, silu(gate·x) * up·x
+};
+
+struct ExpertActs {
+  std::vector<int32_t> tokens;  // token of each routed row
+  std::vector<int32_t> slots;   // its top-k slot
+  std::vector<float> x;         // [rows, hidden] gathered inputs
+  SwiGluActs mlp;
+  std::vector<float> y;         // [rows, hidden] expert output before weighting
+};
+
+struct LayerActs {
+  std::vector<float> h_in;          // [T, hidden] residual stream entering the layer
+  std::vector<float> x1;            // input_layernorm(h_in)
+  std::vector<float> q_raw, k_raw;  // projections before q_norm / k_norm
+  std::vector<float> q;             // [T, q_dim] after q_norm and RoPE
+  std::vector<float> k_all, v_all;  // [past + T, kv_dim] (prefix then new rows)
+  std::vector<float> attn;          // [T, q_dim] attention output before o_proj
+  std::vector<float> lse;           // [T, heads]
+  std::vector<float> h_mid;         // residual after attention
+  std::vector<float> x2;            // post_attention_layernorm(h_mid)
+  // MoE layers.
+  std::vector<float> scores;   // [T, E] softmax probabilities or sigmoid scores
+  std::vector<int32_t> ids;    // [T, k]
+  std::vector<float> weights;  // [T, k] gating weights
+  std::vector<ExpertActs> experts;
+  SwiGluActs shared;
+  double aux = 0.0;  // N · Σ f_i P_i of this layer
+  // Dense layers.
+  SwiGluActs dense;
+};
+
+}  // namespace model_internal
+
+struct Model::Activations {
+  int tokens = 0;
+  int past = 0;
+  std::vector<int32_t> token_ids, positions;
+  std::vector<model_internal::LayerActs> layers;
+  std::vector<float> h_final;  // [T, hidden] before the final norm
+  std::vector<float> x_final;  // norm(h_final)
+  Tensor logits;
+  double aux_loss = 0.0;  // coef × mean over MoE layers
+};
+
+namespace model_internal {
+
+// Dense SwiGLU on rows of x [rows, hidden]: y (+)= down(silu(gate x) * up x). acts keeps
+// the intermediates (it is always filled; the caller decides whether to keep it).
+void SwiGluMlpForward(const ExpertWeights& w, const float* x, int rows, SwiGluActs* acts, float* y, float y_beta);
+// dx (+)= d/dx; weight gradients added into g.
+void SwiGluMlpBackward(const ExpertWeights& w, const float* x, int rows, const SwiGluActs& acts, const float* dy,
+                       ExpertWeights* g, float* dx, float dx_beta);
+
+// MoE MLP of one layer on la->x2 (T rows): fills la's MoE fields, writes out [T, hidden].
+// forced_ids: [T, k] or null. with_aux: compute la->aux.
+void MoeForward(const ModelConfig& c, const LayerWeights& lw, int tokens, const int32_t* forced_ids, bool with_aux,
+                LayerActs* la, float* out);
+// dout [T, hidden] -> dx2 [T, hidden] (overwritten), gradients into g. aux_scale is the
+// factor of this layer's N·Σ f·P in the loss (coef / number of MoE layers).
+void MoeBackward(const ModelConfig& c, const LayerWeights& lw, int tokens, const LayerActs& la, const float* dout,
+                 double aux_scale, LayerWeights* g, float* dx2);
+
+int NumMoeLayers(const ModelConfig& c);
+
+}  // namespace model_internal
+
+}  // namespace tide::engine

@@ -1,0 +1,89 @@
+#include "tide/engine/lm_data.h"
+
+#include <gtest/gtest.h>
+
+#include "tide/engine/bpe_trainer.h"
+
+namespace tide::engine {
+namespace {
+
+Tokenizer SmallTokenizer() {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 50; ++i) texts.push_back("the swarm searches and opens documents " + std::to_string(i));
+  BpeTrainOptions o;
+  o.vocab_size = 320;
+  Result<Tokenizer> t = TrainBpe(texts, o);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return std::move(t).value();
+}
+
+TEST(LmDataTest, TextRecordsLearnEveryToken) {
+  const Tokenizer tok = SmallTokenizer();
+  Result<LmExample> ex = EncodeRecord(tok, {{"text", "the swarm opens documents"}});
+  ASSERT_TRUE(ex.ok()) << ex.status().ToString();
+  ASSERT_FALSE(ex->tokens.empty());
+  EXPECT_EQ(ex->tokens.size(), ex->weights.size());
+  for (float w : ex->weights) EXPECT_EQ(w, 1.f);
+  Result<std::string> back = tok.Decode(std::vector<TokenId>(ex->tokens.begin(), ex->tokens.end()));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "the swarm opens documents");
+}
+
+TEST(LmDataTest, ChatRecordsLearnOnlyAssistantTurns) {
+  const Tokenizer tok = SmallTokenizer();
+  const nlohmann::json record = {
+      {"messages",
+       {{{"role", "system"}, {"content", "be brief"}},
+        {{"role", "user"}, {"content", "find it"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls", {{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "search"}, {"arguments", "{\"query\": \"x\"}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "found"}},
+        {{"role", "assistant"}, {"content", "done"}}}},
+      {"tools", {{{"type", "function"}, {"function", {{"name", "search"}, {"parameters", {{"type", "object"}}}}}}}}};
+  Result<LmExample> ex = EncodeRecord(tok, record);
+  ASSERT_TRUE(ex.ok()) << ex.status().ToString();
+  // Decode the weighted tokens: exactly the two assistant turns' bodies.
+  std::vector<TokenId> learned, all(ex->tokens.begin(), ex->tokens.end());
+  for (size_t i = 0; i < ex->tokens.size(); ++i) {
+    if (ex->weights[i] > 0) learned.push_back(ex->tokens[i]);
+  }
+  Result<std::string> text = tok.Decode(learned);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("<tool_call>"), std::string::npos) << *text;
+  EXPECT_NE(text->find("\"search\""), std::string::npos) << *text;
+  EXPECT_NE(text->find("done<|im_end|>"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("be brief"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("find it"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("found"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("<|im_start|>assistant"), std::string::npos) << "the header is prompt, not learned";
+  // Nothing is lost: the whole example decodes to the rendered chat.
+  Result<std::string> whole = tok.Decode(all);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_NE(whole->find("<|im_start|>user\nfind it<|im_end|>"), std::string::npos) << *whole;
+}
+
+TEST(LmDataTest, BadRecordsNameTheField) {
+  const Tokenizer tok = SmallTokenizer();
+  Status s = EncodeRecord(tok, {{"text", 3}}).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("text"), std::string::npos);
+  s = EncodeRecord(tok, {{"prompt", "x"}}).status();
+  EXPECT_NE(s.message().find("messages"), std::string::npos);
+}
+
+TEST(LmDataTest, PackWindowsShiftsTargetsAndSkipsUnweighted) {
+  LmExample a{{1, 2, 3, 4, 5}, {1, 1, 1, 1, 1}};
+  LmExample b{{6, 7, 8}, {0, 0, 0}};
+  const std::vector<LmWindow> w = PackWindows({a, b}, 3, 99);
+  // Stream: 1 2 3 4 5 99 6 7 8 99 (weights 1 1 1 1 1 1 0 0 0 0)
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].inputs, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(w[0].targets, (std::vector<int32_t>{2, 3, 4}));
+  EXPECT_EQ(w[1].inputs, (std::vector<int32_t>{4, 5, 99}));
+  EXPECT_EQ(w[1].targets, (std::vector<int32_t>{5, 99, 6}));
+  EXPECT_EQ(w[1].weights, (std::vector<float>{1, 1, 0}));
+}
+
+}  // namespace
+}  // namespace tide::engine
