@@ -17,6 +17,8 @@ namespace tide::engine::gemm_internal {
 namespace {
 
 #define TIDE_AVX2 __attribute__((target("avx2,fma")))
+// Full unrolling of the small fixed loops keeps accumulator arrays in registers at -O2.
+#define TIDE_UNROLL _Pragma("GCC unroll 16")
 
 using std::ptrdiff_t;
 
@@ -45,6 +47,7 @@ TIDE_AVX2 inline float HorizontalSum(__m256 v) {
 
 TIDE_AVX2 void Kernel6x16(int kc, const float* a, const float* b, float* c, int ldc, float alpha, float beta) {
   __m256 acc0[kMr], acc1[kMr];
+  TIDE_UNROLL
   for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
@@ -59,12 +62,14 @@ TIDE_AVX2 void Kernel6x16(int kc, const float* a, const float* b, float* c, int 
   }
   const __m256 va = _mm256_set1_ps(alpha);
   if (beta == 0.0f) {
+    TIDE_UNROLL
     for (int i = 0; i < kMr; ++i) {
       _mm256_storeu_ps(c + ptrdiff_t{i} * ldc, _mm256_mul_ps(va, acc0[i]));
       _mm256_storeu_ps(c + ptrdiff_t{i} * ldc + 8, _mm256_mul_ps(va, acc1[i]));
     }
   } else {
     const __m256 vb = _mm256_set1_ps(beta);
+    TIDE_UNROLL
     for (int i = 0; i < kMr; ++i) {
       float* ci = c + ptrdiff_t{i} * ldc;
       _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc0[i], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
@@ -76,6 +81,7 @@ TIDE_AVX2 void Kernel6x16(int kc, const float* a, const float* b, float* c, int 
 // In-place transpose of 8 rows of 8 floats.
 TIDE_AVX2 inline void Transpose8x8(__m256 r[8]) {
   __m256 t[8];
+  TIDE_UNROLL
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -87,6 +93,7 @@ TIDE_AVX2 inline void Transpose8x8(__m256 r[8]) {
     u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
     u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
+  TIDE_UNROLL
   for (int i = 0; i < 4; ++i) {
     r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
     r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
@@ -124,10 +131,12 @@ TIDE_AVX2 inline void PackRows(const T* src, int ld, int count, int kc, int widt
     int p = 0;
     for (; p + 8 <= kc; p += 8) {
       __m256 r[8];
+      TIDE_UNROLL
       for (int i = 0; i < 8; ++i) {
         r[i] = i < valid ? Load8(src + ptrdiff_t{r0 + i} * ld + p) : _mm256_setzero_ps();
       }
       Transpose8x8(r);
+      TIDE_UNROLL
       for (int q = 0; q < 8; ++q) StoreLanes(dst + ptrdiff_t{p + q} * width + r0, r[q], lanes);
     }
     for (; p < kc; ++p) {
@@ -173,18 +182,25 @@ template <int MX, int NW, typename T>
 TIDE_AVX2 inline void DotBlock(int k, float alpha, const float* a, int lda, const T* w, int ldw, float beta,
                                float* c, int ldc) {
   __m256 acc[MX][NW];
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
   int p = 0;
   for (; p + 8 <= k; p += 8) {
     __m256 wv[NW];
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) wv[j] = Load8(w + ptrdiff_t{j} * ldw + p);
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       const __m256 av = _mm256_loadu_ps(a + ptrdiff_t{i} * lda + p);
+      TIDE_UNROLL
       for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(av, wv[j], acc[i][j]);
     }
   }
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i) {
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) {
       float sum = HorizontalSum(acc[i][j]);
       for (int q = p; q < k; ++q) sum += a[ptrdiff_t{i} * lda + q] * Widen(w[ptrdiff_t{j} * ldw + q]);
@@ -233,18 +249,25 @@ template <int MX, int V, typename T>
 TIDE_AVX2 inline void AxpyBlock(int k, float alpha, const float* a, int a_row, int a_col, const T* b, int ldb,
                                 float beta, float* c, int ldc) {
   __m256 acc[MX][V];
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
   for (int p = 0; p < k; ++p) {
     __m256 bv[V];
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) bv[v] = Load8(b + ptrdiff_t{p} * ldb + 8 * v);
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       const __m256 av = _mm256_broadcast_ss(a + ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col);
+      TIDE_UNROLL
       for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i) {
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) {
       float* cp = c + ptrdiff_t{i} * ldc + 8 * v;
       __m256 r = _mm256_mul_ps(va, acc[i][v]);
@@ -261,6 +284,7 @@ TIDE_AVX2 inline void AxpyRows(int n, int k, float alpha, const float* a, int a_
   for (; j + 32 <= n; j += 32) AxpyBlock<MX, 4>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc);
   for (; j + 8 <= n; j += 8) AxpyBlock<MX, 1>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc);
   for (; j < n; ++j) {
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       float sum = 0.0f;
       for (int p = 0; p < k; ++p) sum += a[ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col] * Widen(b[ptrdiff_t{p} * ldb + j]);

@@ -18,6 +18,8 @@ namespace tide::engine::gemm_internal {
 namespace {
 
 #define TIDE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+// Full unrolling of the small fixed loops keeps accumulator arrays in registers at -O2.
+#define TIDE_UNROLL _Pragma("GCC unroll 16")
 
 using std::ptrdiff_t;
 
@@ -117,21 +119,26 @@ template <int MX, int NW, typename T>
 TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k32, const T* w, int ldw,
                                 float* acc_mem, int acc_ld) {
   __m512 acc[MX][NW];
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_load_ps(acc_mem + 16 * (i * acc_ld + j));
   if constexpr (sizeof(T) == 2) {
     constexpr __mmask16 kAll = 0xFFFF;
     const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
     for (; p + 32 <= std::min(p_end, k32); p += 32) {
       __m512 even[MX], odd[MX];
+      TIDE_UNROLL
       for (int i = 0; i < MX; ++i) {
         even[i] = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p);
         odd[i] = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p + 16);
       }
+      TIDE_UNROLL
       for (int j = 0; j < NW; ++j) {
         const __m512i wv = _mm512_loadu_si512(w + ptrdiff_t{j} * ldw + p);
         const __m512 we = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wv, 16));
         const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, high));
+        TIDE_UNROLL
         for (int i = 0; i < MX; ++i) {
           acc[i][j] = _mm512_fmadd_ps(even[i], we, acc[i][j]);
           acc[i][j] = _mm512_fmadd_ps(odd[i], wo, acc[i][j]);
@@ -141,22 +148,30 @@ TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k
   }
   for (; p + 16 <= p_end; p += 16) {
     __m512 wv[NW];
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) wv[j] = Load16(w + ptrdiff_t{j} * ldw + p);
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       const __m512 av = _mm512_loadu_ps(a + ptrdiff_t{i} * lda + p);
+      TIDE_UNROLL
       for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_fmadd_ps(av, wv[j], acc[i][j]);
     }
   }
   if (p < p_end) {
     const int rest = p_end - p;
     __m512 wv[NW];
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) wv[j] = Load16Tail(w + ptrdiff_t{j} * ldw + p, rest);
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       const __m512 av = Load16Tail(a + ptrdiff_t{i} * lda + p, rest);
+      TIDE_UNROLL
       for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_fmadd_ps(av, wv[j], acc[i][j]);
     }
   }
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
+    TIDE_UNROLL
     for (int j = 0; j < NW; ++j) _mm512_store_ps(acc_mem + 16 * (i * acc_ld + j), acc[i][j]);
 }
 
@@ -204,6 +219,7 @@ TIDE_AVX512 inline void Dot(int m, int n, int k, float alpha, const float* a, in
       const float* ai = a + ptrdiff_t{i} * lda;
       float* ri = rows + ptrdiff_t{i} * ld;
       for (int p = 0; p < k32; p += 32) {  // bf16: even / odd reordering
+        TIDE_UNROLL
         for (int l = 0; l < 16; ++l) {
           ri[p + l] = ai[p + 2 * l];
           ri[p + 16 + l] = ai[p + 2 * l + 1];
@@ -259,19 +275,26 @@ template <int MX, int V, typename T>
 TIDE_AVX512 inline void AxpyBlock(int k, float alpha, const float* a, int a_row, int a_col, const T* b, int ldb,
                                   float beta, float* c, int ldc, int tail) {
   __m512 acc[MX][V];
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int p = 0; p < k; ++p) {
     const T* bp = b + ptrdiff_t{p} * ldb;
     __m512 bv[V];
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) bv[v] = (v == V - 1 && tail < 16) ? Load16Tail(bp + 16 * v, tail) : Load16(bp + 16 * v);
+    TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       const __m512 av = _mm512_set1_ps(a[ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col]);
+      TIDE_UNROLL
       for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  TIDE_UNROLL
   for (int i = 0; i < MX; ++i) {
+    TIDE_UNROLL
     for (int v = 0; v < V; ++v) {
       const __mmask16 mask = (v == V - 1 && tail < 16) ? static_cast<__mmask16>((1u << tail) - 1u) : 0xFFFF;
       float* cp = c + ptrdiff_t{i} * ldc + 16 * v;

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "shell.h"
 #include "tide/orchestrator/store.h"
 #include "tide/v1/env.grpc.pb.h"
 #include "tide/v1/orchestrator.grpc.pb.h"
@@ -25,17 +26,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string RunCommand(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  *status = pclose(p);
-  return out;
-}
 
 // A `tide serve` child process on a free loopback port.
 class ServeProcess {
@@ -168,7 +158,7 @@ TEST_F(ServeSwarmTest, SwarmOverGrpcIsStoredAndReadBack) {
 
   // The CLI as a gRPC client of the same server.
   int status = 0;
-  const std::string out = RunCommand(std::string(TIDE_BIN) + " swarm --server " + server.address() +
+  const std::string out = tide::e2e::Shell(std::string(TIDE_BIN) + " swarm --server " + server.address() +
                                          " --seed 11 --items 12 --subagents 4 --json",
                                      &status);
   ASSERT_EQ(status, 0) << out;
@@ -188,7 +178,7 @@ TEST_F(ServeSwarmTest, SwarmOverGrpcIsStoredAndReadBack) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(st.error_message().find("atlantis"), std::string::npos);
   const std::string unknown =
-      RunCommand(std::string(TIDE_BIN) + " runs show no-such-run --server " + server.address() + " 2>&1", &status);
+      tide::e2e::Shell(std::string(TIDE_BIN) + " runs show no-such-run --server " + server.address() + " 2>&1", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(unknown.find("no-such-run"), std::string::npos) << unknown;
 
@@ -212,7 +202,7 @@ TEST_F(ServeSwarmTest, SwarmOverGrpcIsStoredAndReadBack) {
   store->reset();
 
   // The CLI reads the same database offline.
-  const std::string shown = RunCommand(std::string(TIDE_BIN) + " runs show " + run_id + " --db " + db, &status);
+  const std::string shown = tide::e2e::Shell(std::string(TIDE_BIN) + " runs show " + run_id + " --db " + db, &status);
   ASSERT_EQ(status, 0) << shown;
   EXPECT_NE(shown.find("researcher-8"), std::string::npos) << shown;
   EXPECT_NE(shown.find("item_f1 1.000"), std::string::npos) << shown;
@@ -222,7 +212,7 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
   const std::string db = (dir_ / "db").string();
   int status = 0;
   const std::string tide = std::string(TIDE_BIN);
-  std::string out = RunCommand(tide + " swarm --db " + db + " --seed 7 --items 5 --subagents 2 --json", &status);
+  std::string out = tide::e2e::Shell(tide + " swarm --db " + db + " --seed 7 --items 5 --subagents 2 --json", &status);
   ASSERT_EQ(status, 0) << out;
 
   struct Case {
@@ -236,7 +226,7 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
       {"runs show run-that-does-not-exist", "run-that-does-not-exist"},
   };
   for (const auto& c : cases) {
-    out = RunCommand(tide + " " + c.args + " --db " + db + " 2>&1", &status);
+    out = tide::e2e::Shell(tide + " " + c.args + " --db " + db + " 2>&1", &status);
     EXPECT_NE(status, 0) << c.args;
     EXPECT_TRUE(WIFEXITED(status)) << c.args << " must exit, not crash";
     EXPECT_NE(out.find(c.expect), std::string::npos) << c.args << " said: " << out;
@@ -246,13 +236,13 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
     std::fputs("{\"items\": 20, \"max_subagents\": \"eight\"}", f);
     std::fclose(f);
   }
-  out = RunCommand(tide + " swarm --db " + db + " --config " + (dir_ / "bad.json").string() + " 2>&1", &status);
+  out = tide::e2e::Shell(tide + " swarm --db " + db + " --config " + (dir_ / "bad.json").string() + " 2>&1", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("max_subagents"), std::string::npos) << out;
   EXPECT_NE(out.find("bad.json"), std::string::npos) << out;
 
   // The one good run is still there, intact.
-  out = RunCommand(tide + " runs list --json --db " + db, &status);
+  out = tide::e2e::Shell(tide + " runs list --json --db " + db, &status);
   ASSERT_EQ(status, 0);
   const nlohmann::json j = nlohmann::json::parse(out);
   EXPECT_EQ(j["state"], "succeeded");
