@@ -30,8 +30,6 @@ namespace {
 using std::ptrdiff_t;
 using namespace gemm_internal;
 
-// Shapes at or below these m take the streaming paths (measured: `tide bench engine`).
-constexpr int kDotMaxM = 16;
 // Products smaller than this many flops run on the calling thread alone.
 constexpr double kParallelFlops = 1 << 20;
 
@@ -257,7 +255,12 @@ void BlockedPath(const GemmIsa& isa, ThreadPool& pool, Trans ta, Trans tb, int m
   const int nc = std::min((n + nr - 1) / nr * nr, isa.nc);
   const int m_tiles = (m + mr - 1) / mr;
   const int mc_tiles = isa.mc / mr;
-  const bool split_rows = m_tiles >= 2 * pool.size();
+  // Threads split the row tiles or the column panels, whichever leaves the busiest thread
+  // the least work (rows on a tie: each thread then packs only its own rows of A).
+  const int64_t threads = pool.size();
+  const int panels_total = (std::min(n, nc) + nr - 1) / nr;
+  const bool split_rows = (m_tiles + threads - 1) / threads * panels_total <=
+                          (panels_total + threads - 1) / threads * m_tiles;
   float* packed_b = t_pack_b.Get(static_cast<size_t>(kc) * nc);
 
   for (int jc = 0; jc < n; jc += nc) {
@@ -283,8 +286,10 @@ void BlockedPath(const GemmIsa& isa, ThreadPool& pool, Trans ta, Trans tb, int m
       auto compute = [&](int64_t t0, int64_t t1, int64_t q0, int64_t q1) {
         float* packed_a = t_pack_a.Get(static_cast<size_t>(mc_tiles) * mr * kcur);
         alignas(64) float tile[32 * 32];
-        for (int64_t tb0 = t0; tb0 < t1; tb0 += mc_tiles) {
-          const int64_t tb1 = std::min(t1, tb0 + mc_tiles);
+        const int64_t blocks = (t1 - t0 + mc_tiles - 1) / mc_tiles;
+        const int64_t step = (t1 - t0 + blocks - 1) / blocks;  // equal blocks, none left short
+        for (int64_t tb0 = t0; tb0 < t1; tb0 += step) {
+          const int64_t tb1 = std::min(t1, tb0 + step);
           for (int64_t t = tb0; t < tb1; ++t) {
             const int i = static_cast<int>(t) * mr;
             const int count = std::min(mr, m - i);
@@ -343,7 +348,7 @@ void Dispatch(SimdLevel level, ThreadPool* pool_or_null, Trans ta, Trans tb, int
   if (const char* e = std::getenv("TUNE_MC")) isa.mc = std::atoi(e) / isa.mr * isa.mr;
   if (const char* e = std::getenv("TUNE_NC")) isa.nc = std::atoi(e) / isa.nr * isa.nr;
   ThreadPool& pool = pool_or_null != nullptr ? *pool_or_null : ThreadPool::Default();
-  int dot_max = kDotMaxM;
+  int dot_max = isa.dot_max_m;
   if (const char* e = std::getenv("TUNE_DOTM")) dot_max = std::atoi(e);
   if (tb == Trans::kYes && m <= dot_max) return DotPath(isa, pool, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (tb == Trans::kNo && m <= kAxpyMaxM) return AxpyPath(isa, pool, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -356,8 +361,8 @@ namespace gemm_internal {
 
 const GemmIsa& GemmIsaScalar() {
   static const GemmIsa isa{SimdLevel::kScalar,       kScalarMr,
-                           kScalarNr,                256,
-                           kScalarMr * 32,           2048,
+ kScalarNr,                256,
+                           kScalarMr * 32,           2048, 4,
                            ScalarKernel,             ScalarPackRows<float>,
                            ScalarPackRows<uint16_t>, ScalarPackCols<float>,
                            ScalarPackCols<uint16_t>, ScalarDot<float>,

@@ -323,7 +323,7 @@ PackColsF32Fn Avx2PackColsF32() { return PackColsF32; }
 PackColsBf16Fn Avx2PackColsBf16() { return PackColsBf16; }
 
 const GemmIsa* GemmIsaAvx2() {
-  static const GemmIsa isa{SimdLevel::kAvx2, kMr, kNr, 256, 6 * 24, 4096, Kernel6x16, PackRowsF32, PackRowsBf16,
+  static const GemmIsa isa{SimdLevel::kAvx2, kMr, kNr, 256, 6 * 24, 4096, 16, Kernel6x16, PackRowsF32, PackRowsBf16,
                            PackColsF32, PackColsBf16, DotF32, DotBf16, AxpyF32, AxpyBf16};
   return &isa;
 }

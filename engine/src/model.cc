@@ -284,8 +284,8 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
     la.q.resize(la.q_raw.size());
     RmsNorm(la.q_raw.data(), lw.q_norm.data.data(), la.q.data(), n * heads, d, eps);
     RmsNorm(la.k_raw.data(), lw.k_norm.data.data(), k_new.data(), n * kv_heads, d, eps);
-    RopeForwardReference(la.q.data(), pos.data(), n, heads, d, c.rope_theta);
-    RopeForwardReference(k_new.data(), pos.data(), n, kv_heads, d, c.rope_theta);
+    RopeForward(la.q.data(), pos.data(), n, heads, d, c.rope_theta);
+    RopeForward(k_new.data(), pos.data(), n, kv_heads, d, c.rope_theta);
     const float *k_all, *v_all;
     if (cache != nullptr) {
       cache->k[l].insert(cache->k[l].end(), k_new.begin(), k_new.end());
@@ -304,7 +304,7 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
     }
     la.attn.resize(la.q.size());
     la.lse.resize(static_cast<size_t>(n) * heads);
-    AttentionForwardReference(shape, la.q.data(), k_all, v_all, la.attn.data(), la.lse.data());
+    AttentionForward(shape, la.q.data(), k_all, v_all, la.attn.data(), la.lse.data());
     la.h_mid = h;
     model_internal::LinearForward(la.attn.data(), lw.o_proj, la.h_mid.data(), n, 1.f);
     // MLP block.

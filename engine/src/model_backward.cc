@@ -83,8 +83,8 @@ Status Model::Backward(const Tensor& dlogits, Gradients* grads) {
                                dattn.data(), dq.data(), dk_all.data(), dv_all.data());
     float* dk = dk_all.data() + static_cast<ptrdiff_t>(past) * kvd;  // the new tokens' rows
     const float* dv = dv_all.data() + static_cast<ptrdiff_t>(past) * kvd;
-    RopeBackwardReference(dq.data(), a.positions.data(), n, heads, d, c.rope_theta);
-    RopeBackwardReference(dk, a.positions.data(), n, kv_heads, d, c.rope_theta);
+    RopeBackward(dq.data(), a.positions.data(), n, heads, d, c.rope_theta);
+    RopeBackward(dk, a.positions.data(), n, kv_heads, d, c.rope_theta);
     RmsNormBackwardReference(la.q_raw.data(), lw.q_norm.data.data(), dq.data(), dq_raw.data(),
                              lg.q_norm.data.data(), n * heads, d, eps);
     RmsNormBackwardReference(la.k_raw.data(), lw.k_norm.data.data(), dk, dk_raw.data(), lg.k_norm.data.data(),

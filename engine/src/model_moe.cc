@@ -44,7 +44,7 @@ void SwiGluMlpForward(const ExpertWeights& w, const float* x, int rows, SwiGluAc
   acts->h.resize(n);
   LinearForward(x, w.gate_proj, acts->gate.data(), rows);
   LinearForward(x, w.up_proj, acts->up.data(), rows);
-  SwiGluForwardReference(acts->gate.data(), acts->up.data(), acts->h.data(), static_cast<int64_t>(n));
+  SwiGluForward(acts->gate.data(), acts->up.data(), acts->h.data(), static_cast<int64_t>(n));
   LinearForward(acts->h.data(), w.down_proj, y, rows, y_beta);
 }
 
@@ -67,9 +67,9 @@ void MoeForward(const ModelConfig& c, const LayerWeights& lw, int tokens, const 
   LinearForward(la->x2.data(), lw.router, router_logits.data(), tokens);
   la->scores.resize(te);
   if (c.scoring_func == ScoringFunc::kSoftmax) {
-    SoftmaxReference(router_logits.data(), la->scores.data(), tokens, num_e);
+    Softmax(router_logits.data(), la->scores.data(), tokens, num_e);
   } else {
-    SigmoidReference(router_logits.data(), la->scores.data(), static_cast<int64_t>(te));
+    Sigmoid(router_logits.data(), la->scores.data(), static_cast<int64_t>(te));
   }
 
   la->ids.resize(static_cast<size_t>(tokens) * k);

@@ -217,12 +217,16 @@ TEST(GemmTest, Bf16MatchesBothReferences) {
 }
 
 TEST(GemmTest, EveryRowCountAroundThePathThresholds) {
-  // m from 1 to 33 crosses the axpy (4), dot (16) and micro-tile (6, 14) boundaries.
+  // Crosses the axpy (4) and dot (16 for AVX2, 64 for AVX-512) limits and the
+  // micro-tile heights (4, 6, 14).
   const uint32_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   const int n = 70, k = 45;
-  for (int m = 1; m <= 33; ++m) {
+  std::vector<int> rows;
+  for (int m = 1; m <= 33; ++m) rows.push_back(m);
+  for (int m : {40, 56, 63, 64, 65, 71, 100}) rows.push_back(m);
+  for (int m : rows) {
     for (Trans tb : {Trans::kNo, Trans::kYes}) {
       const Operand a = MakeOperand(rng, Trans::kNo, m, k);
       const Operand b = MakeOperand(rng, tb, k, n);

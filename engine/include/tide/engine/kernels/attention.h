@@ -18,6 +18,8 @@
 // output buffers are fine. Outputs must not alias inputs.
 #pragma once
 
+#include "tide/engine/kernels/cpu_features.h"
+
 namespace tide::engine {
 
 struct AttentionShape {
@@ -32,6 +34,17 @@ struct AttentionShape {
 // Writes out and lse (lse may be null when backward will not run).
 void AttentionForwardReference(const AttentionShape& s, const float* q, const float* k, const float* v,
                                float* out, float* lse);
+
+// Fast forward (attention_fast.cc), same contract: tiled flash-attention style (online
+// softmax over blocks of keys, f32 accumulation, vectorised micro-kernels at the AVX-512 /
+// AVX2 / scalar level chosen at run time), parallel over (query head, query block) on
+// ThreadPool::Default(). Matches AttentionForwardReference (out and lse) to a relative
+// error of about 1e-6. AttentionForwardAt forces a level (tests, benchmarks); an
+// unsupported level falls back to the best supported one.
+void AttentionForward(const AttentionShape& s, const float* q, const float* k, const float* v, float* out,
+                      float* lse);
+void AttentionForwardAt(SimdLevel level, const AttentionShape& s, const float* q, const float* k, const float* v,
+                        float* out, float* lse);
 
 // Given dout = dL/d(out), writes dq [tokens, heads, head_dim] and dk, dv
 // [past + tokens, kv_heads, head_dim] (overwritten, prefix rows included).

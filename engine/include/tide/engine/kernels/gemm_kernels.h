@@ -51,11 +51,12 @@ using AxpyBf16Fn = void (*)(int m, int n, int k, float alpha, const float* a, in
 
 // One instruction set's kernels and cache blocking (kc: depth of a packed panel; mc: rows
 // of a packed A block, a multiple of mr; nc: columns of a packed B block, a multiple of
-// nr).
+// nr), and the largest m for which the dot kernel beats the blocked path (measured).
 struct GemmIsa {
   SimdLevel level;
   int mr, nr;
   int kc, mc, nc;
+  int dot_max_m;
   MicroKernelFn kernel;
   PackRowsF32Fn pack_rows_f32;
   PackRowsBf16Fn pack_rows_bf16;

@@ -19,6 +19,8 @@
 
 #include <cstdint>
 
+#include "tide/engine/kernels/cpu_features.h"
+
 namespace tide::engine {
 
 // Rotates x in place.
@@ -28,6 +30,17 @@ void RopeForwardReference(float* x, const int32_t* positions, int tokens, int he
 // Turns dx (holding dL/d(out)) into dL/dx in place.
 void RopeBackwardReference(float* dx, const int32_t* positions, int tokens, int heads, int head_dim,
                            float theta);
+
+// Fast paths (rope_fast.cc): the same contract and bit-identical results (cos/sin per token
+// shared across heads, rotation vectorised over the half-dims in double, AVX-512 / AVX2 /
+// scalar chosen at run time, tokens split over ThreadPool::Default()). The *At forms force
+// a level (tests, benchmarks); an unsupported level falls back to the best one.
+void RopeForward(float* x, const int32_t* positions, int tokens, int heads, int head_dim, float theta);
+void RopeBackward(float* dx, const int32_t* positions, int tokens, int heads, int head_dim, float theta);
+void RopeForwardAt(SimdLevel level, float* x, const int32_t* positions, int tokens, int heads, int head_dim,
+                   float theta);
+void RopeBackwardAt(SimdLevel level, float* dx, const int32_t* positions, int tokens, int heads, int head_dim,
+                    float theta);
 
 // The f32 angle transformers uses for frequency i of a head of width head_dim.
 float RopeAngle(int32_t position, int i, int head_dim, float theta);

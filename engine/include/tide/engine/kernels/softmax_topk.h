@@ -16,6 +16,8 @@
 
 #include <cstdint>
 
+#include "tide/engine/kernels/cpu_features.h"
+
 namespace tide::engine {
 
 void SoftmaxReference(const float* x, float* out, int rows, int n);
@@ -23,6 +25,15 @@ void SoftmaxBackwardReference(const float* p, const float* dp, float* dx, int ro
 
 void SigmoidReference(const float* x, float* out, int64_t n);
 void SigmoidBackwardReference(const float* s, const float* dy, float* dx, int64_t n);
+
+// Fast paths (softmax_fast.cc): f32 with a vectorised exp, AVX-512 / AVX2 / scalar chosen
+// at run time; same contracts (outputs may alias inputs) and a relative error of a few f32
+// ulps against the references for finite inputs (sigmoid inputs within about ±87). The *At
+// forms force a level (tests, benchmarks); an unsupported level falls back to the best one.
+void Softmax(const float* x, float* out, int rows, int n);
+void SoftmaxAt(SimdLevel level, const float* x, float* out, int rows, int n);
+void Sigmoid(const float* x, float* out, int64_t n);
+void SigmoidAt(SimdLevel level, const float* x, float* out, int64_t n);
 
 // Writes min(k, n) indices to idx.
 void TopKReference(const float* scores, int n, int k, int32_t* idx);

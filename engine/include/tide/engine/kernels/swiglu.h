@@ -12,11 +12,24 @@
 
 #include <cstdint>
 
+#include "tide/engine/kernels/cpu_features.h"
+
 namespace tide::engine {
 
 void SwiGluForwardReference(const float* gate, const float* up, float* out, int64_t n);
 
 void SwiGluBackwardReference(const float* gate, const float* up, const float* dout, float* dgate, float* dup,
                              int64_t n);
+
+// Fast forward (swiglu_fast.cc): f32 with a vectorised exp, AVX-512 / AVX2 / scalar
+// chosen at run time, long buffers split over ThreadPool::Default(). Matches the
+// reference to a relative error of a few f32 ulps (inputs within about ±87; beyond that
+// the result underflows to a value of order 1e-37 instead of a smaller one). out may alias
+// gate or up.
+void SwiGluForward(const float* gate, const float* up, float* out, int64_t n);
+
+// The fast path at a given level (tests, benchmarks); an unsupported level falls back to
+// the best supported one.
+void SwiGluForwardAt(SimdLevel level, const float* gate, const float* up, float* out, int64_t n);
 
 }  // namespace tide::engine

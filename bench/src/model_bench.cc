@@ -1,0 +1,124 @@
+#include "model_bench.h"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "tide/engine/model.h"
+#include "tide/engine/optimizer.h"
+
+namespace tide::bench {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+Result<engine::ModelConfig> BenchConfig(const BenchOptions& o, std::string* name) {
+  *name = o.quick ? "tiny" : "swarm-s";
+  // Benchmarks run from a checkout: the configs sit beside the sources.
+  const std::string path = std::string(TIDE_SOURCE_DIR) + "/configs/models/" + *name + ".json";
+  return engine::LoadModelConfig(path);
+}
+
+double Seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+}  // namespace
+
+double MeasureCopyGbps(double min_seconds) {
+  const size_t bytes = size_t{256} << 20;
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  std::memcpy(dst.data(), src.data(), bytes);  // fault the pages in
+  double best = 0;
+  const auto start = Clock::now();
+  do {
+    const auto t0 = Clock::now();
+    std::memcpy(dst.data(), src.data(), bytes);
+    const double t = Seconds(t0);
+    best = std::max(best, 2.0 * bytes / t / 1e9);
+  } while (Seconds(start) < min_seconds);
+  return best;
+}
+
+Status BenchDecode(const BenchOptions& o, const std::function<void(const json&)>& emit) {
+  std::string name;
+  TIDE_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(o, &name));
+  engine::ModelWeights weights = engine::ModelWeights::Allocate(config);
+  weights.InitRandom(1);
+  TIDE_ASSIGN_OR_RETURN(engine::Model model, engine::Model::Create(&weights));
+  std::mt19937 rng(2);
+  std::vector<int32_t> prompt(32);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(config.vocab_size));
+  const int steps = o.quick ? 8 : 64;
+  engine::KvCache cache;
+  TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, model.Forward(prompt, &cache));
+  int32_t next = 0;
+  const auto start = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    const std::vector<int32_t> one = {next};
+    TIDE_ASSIGN_OR_RETURN(logits, model.Forward(one, &cache));
+    next = static_cast<int32_t>(std::max_element(logits.data.begin(), logits.data.end()) - logits.data.begin());
+  }
+  const double seconds = Seconds(start);
+  const double tokens_per_s = steps / seconds;
+  // Weights are f32 masters today: each token reads every active parameter once.
+  const double weight_bytes = 4.0 * static_cast<double>(config.NumActiveParameters());
+  const double copy = MeasureCopyGbps(o.quick ? 0.05 : 0.5);
+  emit({{"bench", "decode"},
+        {"config", name},
+        {"batch", 1},
+        {"tokens_per_s", tokens_per_s},
+        {"weight_gbps", weight_bytes * tokens_per_s / 1e9},
+        {"copy_gbps", copy},
+        {"ratio", weight_bytes * tokens_per_s / 1e9 / copy},
+        {"weights_dtype", "f32"},
+        {"baseline", "memcpy bandwidth (read + write) in the same run"}});
+  return Status::Ok();
+}
+
+Status BenchTrain(const BenchOptions& o, const std::function<void(const json&)>& emit) {
+  std::string name;
+  TIDE_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(o, &name));
+  engine::ModelWeights weights = engine::ModelWeights::Allocate(config);
+  weights.InitRandom(1);
+  TIDE_ASSIGN_OR_RETURN(engine::Model model, engine::Model::Create(&weights));
+  engine::OptimizerConfig oc;
+  engine::Optimizer opt(oc, &weights);
+  // One optimizer step per `windows` sequences, as a training recipe batches them.
+  const int seq = o.quick ? 32 : 256, steps = o.quick ? 2 : 3, windows = o.quick ? 1 : 4;
+  std::mt19937 rng(3);
+  std::vector<int32_t> tokens(seq + 1);
+  double optimizer_s = 0;
+  auto one_step = [&]() -> Status {
+    engine::Gradients grads = model.ZeroGradients();
+    for (int w = 0; w < windows; ++w) {
+      for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(config.vocab_size));
+      std::span<const int32_t> all(tokens);
+      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(all.first(seq), all.subspan(1), {}, &grads));
+      (void)loss;
+    }
+    const auto t0 = Clock::now();
+    Status s = opt.Step(grads);
+    optimizer_s += Seconds(t0);
+    return s;
+  };
+  TIDE_RETURN_IF_ERROR(one_step());  // warm-up
+  optimizer_s = 0;
+  const auto start = Clock::now();
+  for (int i = 0; i < steps; ++i) TIDE_RETURN_IF_ERROR(one_step());
+  const double seconds = Seconds(start);
+  const double tokens_per_s = static_cast<double>(seq) * windows * steps / seconds;
+  emit({{"bench", "train"},
+        {"config", name},
+        {"seq_len", seq},
+        {"tokens_per_step", seq * windows},
+        {"optimizer_share", optimizer_s / seconds},
+        {"tokens_per_s", tokens_per_s},
+        {"gflops", 6.0 * static_cast<double>(config.NumActiveParameters()) * tokens_per_s / 1e9},
+        {"flops_formula", "6 * active_params * tokens (attention not counted)"},
+        {"optimizer", "muon"}});
+  return Status::Ok();
+}
+
+}  // namespace tide::bench
