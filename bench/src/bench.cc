@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "engine_bench.h"
+#include "model_bench.h"
 #include "tide/engine/kernels/rmsnorm.h"
 #include "tide/orchestrator/run_manager.h"
 #include "tide/orchestrator/store.h"
@@ -127,7 +128,11 @@ std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine"}; }
 Status RunBench(const std::string& name, const BenchOptions& options, const std::function<void(const json&)>& emit) {
   if (name == "rmsnorm") return BenchRmsNorm(options, emit);
   if (name == "swarm") return BenchSwarm(options, emit);
-  if (name == "engine") return BenchEngine(options, emit);
+  if (name == "engine") {
+    TIDE_RETURN_IF_ERROR(BenchEngine(options, emit));
+    TIDE_RETURN_IF_ERROR(BenchDecode(options, emit));
+    return BenchTrain(options, emit);
+  }
   if (name == "engine-openblas") return BenchEngineOpenBlas(options, emit);
   std::string known;
   for (const auto& n : BenchNames()) known += (known.empty() ? "" : ", ") + n;

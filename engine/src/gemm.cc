@@ -1,14 +1,15 @@
 // GEMM (see gemm.h): the double-accumulating references, the portable scalar kernels,
 // and the driver that picks a path per shape and runs it on a ThreadPool:
-//   - m <= kDotMaxM with op(B) = Wᵀ (B stored [n, k], the forward y = x·Wᵀ, decode):
-//     dot products of A rows with W rows, W streamed once, threads over W rows;
+//   - m <= GemmIsa::dot_max_m (64 for AVX-512, measured) with op(B) = Wᵀ (B stored
+//     [n, k], the forward y = x·Wᵀ, decode): dot products of A rows with W rows, W
+//     streamed once, threads over W rows;
 //   - m <= kAxpyMaxM with B stored [k, n]: rows of B scaled and added, B streamed once,
 //     threads over column blocks;
 //   - otherwise the blocked algorithm (Goto / BLIS): for each nc-wide, kc-deep block of B,
 //     pack it into nr-wide micro-panels (transposes and bf16 widening happen here), then
 //     for each mc-tall block of A pack it into mr-tall micro-panels and run the mr x nr
-//     micro-kernel over all tiles. Threads split the rows of C (or the column panels when
-//     there are too few rows to share), B packing is split over panels too.
+//     micro-kernel over all tiles. Threads split the row tiles of C or the column panels,
+//     whichever balances better; B packing is split over panels too.
 // Results do not depend on the thread count: every element of C is summed by one thread
 // in the same order whatever the split.
 // Thread safety: pure functions (scratch buffers are thread_local); concurrent calls on
@@ -343,14 +344,9 @@ void Dispatch(SimdLevel level, ThreadPool* pool_or_null, Trans ta, Trans tb, int
     ScaleC(m, n, beta, c, ldc);
     return;
   }
-  GemmIsa isa = IsaFor(level);
-  if (const char* e = std::getenv("TUNE_KC")) isa.kc = std::atoi(e);
-  if (const char* e = std::getenv("TUNE_MC")) isa.mc = std::atoi(e) / isa.mr * isa.mr;
-  if (const char* e = std::getenv("TUNE_NC")) isa.nc = std::atoi(e) / isa.nr * isa.nr;
+  const GemmIsa& isa = IsaFor(level);
   ThreadPool& pool = pool_or_null != nullptr ? *pool_or_null : ThreadPool::Default();
-  int dot_max = isa.dot_max_m;
-  if (const char* e = std::getenv("TUNE_DOTM")) dot_max = std::atoi(e);
-  if (tb == Trans::kYes && m <= dot_max) return DotPath(isa, pool, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (tb == Trans::kYes && m <= isa.dot_max_m) return DotPath(isa, pool, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (tb == Trans::kNo && m <= kAxpyMaxM) return AxpyPath(isa, pool, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   BlockedPath(isa, pool, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -360,14 +356,22 @@ void Dispatch(SimdLevel level, ThreadPool* pool_or_null, Trans ta, Trans tb, int
 namespace gemm_internal {
 
 const GemmIsa& GemmIsaScalar() {
-  static const GemmIsa isa{SimdLevel::kScalar,       kScalarMr,
- kScalarNr,                256,
-                           kScalarMr * 32,           2048, 4,
-                           ScalarKernel,             ScalarPackRows<float>,
-                           ScalarPackRows<uint16_t>, ScalarPackCols<float>,
-                           ScalarPackCols<uint16_t>, ScalarDot<float>,
-                           ScalarDot<uint16_t>,      ScalarAxpy<float>,
-                           ScalarAxpy<uint16_t>};
+  static const GemmIsa isa{.level = SimdLevel::kScalar,
+                           .mr = kScalarMr,
+                           .nr = kScalarNr,
+                           .kc = 256,
+                           .mc = kScalarMr * 32,
+                           .nc = 2048,
+                           .dot_max_m = 4,
+                           .kernel = ScalarKernel,
+                           .pack_rows_f32 = ScalarPackRows<float>,
+                           .pack_rows_bf16 = ScalarPackRows<uint16_t>,
+                           .pack_cols_f32 = ScalarPackCols<float>,
+                           .pack_cols_bf16 = ScalarPackCols<uint16_t>,
+                           .dot_f32 = ScalarDot<float>,
+                           .dot_bf16 = ScalarDot<uint16_t>,
+                           .axpy_f32 = ScalarAxpy<float>,
+                           .axpy_bf16 = ScalarAxpy<uint16_t>};
   return isa;
 }
 

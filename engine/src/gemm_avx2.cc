@@ -323,8 +323,22 @@ PackColsF32Fn Avx2PackColsF32() { return PackColsF32; }
 PackColsBf16Fn Avx2PackColsBf16() { return PackColsBf16; }
 
 const GemmIsa* GemmIsaAvx2() {
-  static const GemmIsa isa{SimdLevel::kAvx2, kMr, kNr, 256, 6 * 24, 4096, 16, Kernel6x16, PackRowsF32, PackRowsBf16,
-                           PackColsF32, PackColsBf16, DotF32, DotBf16, AxpyF32, AxpyBf16};
+  static const GemmIsa isa{.level = SimdLevel::kAvx2,
+                           .mr = kMr,
+                           .nr = kNr,
+                           .kc = 256,
+                           .mc = kMr * 24,
+                           .nc = 4096,
+                           .dot_max_m = 16,
+                           .kernel = Kernel6x16,
+                           .pack_rows_f32 = PackRowsF32,
+                           .pack_rows_bf16 = PackRowsBf16,
+                           .pack_cols_f32 = PackColsF32,
+                           .pack_cols_bf16 = PackColsBf16,
+                           .dot_f32 = DotF32,
+                           .dot_bf16 = DotBf16,
+                           .axpy_f32 = AxpyF32,
+                           .axpy_bf16 = AxpyBf16};
   return &isa;
 }
 
