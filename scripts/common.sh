@@ -3,6 +3,8 @@
 set -euo pipefail
 TIDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/tide-ccache}"
+# Paths inside the checkout hash relative to it, so a fresh clone elsewhere reuses the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TIDE_ROOT}"
 
 tide_build() {
   local build_dir="$1" build_type="$2"
