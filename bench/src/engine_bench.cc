@@ -2,9 +2,10 @@
 // measured in the same run (see engine_bench.h).
 //
 // Lines (one JSON object each):
-//   {"bench":"copy", "gb_s", ...}                    memcpy over the default pool, read + write
+//   {"bench":"copy", "gbps", ...}                    memcpy over the default pool, read + write
 //   {"bench":"gemm_f32", "m","n","k","ta","tb", "gflops", "openblas_gflops", "ratio", ...}
-//   {"bench":"gemv_f32"|"gemv_bf16", "m":1, "n","k", "gb_s", "of_copy", ...}
+//   {"bench":"gemm_bf16", ..., "gflops", "speedup"}  B in bf16, against gemm_f32's time
+//   {"bench":"gemv_f32"|"gemv_bf16", "m":1, "n","k", "gbps", "of_copy", ...}
 // Weights of the decode shapes are cycled over copies whose total exceeds the caches, so
 // the GB/s are those of streaming from memory, as when serving a model.
 #include "engine_bench.h"
@@ -199,7 +200,7 @@ Status BenchEngineOpenBlas(const BenchOptions& o, const std::function<void(const
           cblas_sgemv(CblasRowMajor, CblasNoTrans, s.n, s.k, 1.0f, wc, s.k, x.data(), 1, 0.0f, y.data(), 1);
         },
         o.min_seconds);
-    emit({{"key", Key("gemv", 1, s.n, s.k, "N", "T")}, {"gb_s", elems * sizeof(float) / sec / 1e9}});
+    emit({{"key", Key("gemv", 1, s.n, s.k, "N", "T")}, {"gbps", elems * sizeof(float) / sec / 1e9}});
   }
   return Status::Ok();
 }
@@ -226,7 +227,7 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
   const int threads = engine::ThreadPool::Default().size();
 
   const double copy_gb_s = CopyGbPerSecond(o);
-  emit({{"bench", "copy"}, {"gb_s", copy_gb_s}, {"threads", threads}, {"counts", "bytes read + bytes written"}});
+  emit({{"bench", "copy"}, {"gbps", copy_gb_s}, {"threads", threads}, {"counts", "bytes read + bytes written"}});
 
   for (const GemmShape& s : GemmShapes(o)) {
     const int a_cols = s.ta == Trans::kNo ? s.k : s.m, a_rows = s.ta == Trans::kNo ? s.m : s.k;
@@ -246,12 +247,40 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
     if (blas_by_key.contains(key)) {
       const double blas = blas_by_key[key]["gflops"].get<double>();
       line["openblas_gflops"] = blas;
+      line["openblas_core"] = blas_core;
       line["ratio"] = gflops / blas;
       line["baseline"] = baseline + " sgemm";
     } else {
       line["openblas"] = blas_note;
     }
     emit(line);
+
+    // The same product with B (the weights) in bf16, against the f32 time above.
+    if (s.tb == Trans::kYes) {
+      std::vector<uint16_t> b16(b.size());
+      for (size_t i = 0; i < b.size(); ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &b[i], sizeof bits);
+        b16[i] = static_cast<uint16_t>(bits >> 16);
+      }
+      const double sec16 = MedianSeconds(
+          [&] {
+            engine::GemmBf16(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), a_cols, b16.data(), b_cols, 0.0f, c.data(),
+                             s.n);
+          },
+          o.min_seconds);
+      emit({{"bench", "gemm_bf16"},
+            {"m", s.m},
+            {"n", s.n},
+            {"k", s.k},
+            {"ta", Name(s.ta)},
+            {"tb", Name(s.tb)},
+            {"simd", simd},
+            {"threads", threads},
+            {"gflops", 2.0 * s.m * s.n * s.k / sec16 / 1e9},
+            {"speedup", sec / sec16},
+            {"baseline", "Gemm (f32 B) on the same shape"}});
+    }
   }
 
   for (const GemvShape& s : GemvShapes(o)) {
@@ -288,7 +317,7 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
                    {"n", s.n},
                    {"k", s.k},
                    {"us", sec * 1e6},
-                   {"gb_s", gb_s},
+                   {"gbps", gb_s},
                    {"gflops", 2.0 * static_cast<double>(elems) / sec / 1e9},
                    {"of_copy", gb_s / copy_gb_s},
                    {"weights_mb", static_cast<double>(bytes * copies) / (1 << 20)},
@@ -300,8 +329,9 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
         line["baseline"] = "the f32 GEMV on the same shape";
       } else if (blas_by_key.contains(key)) {
         f32_sec = sec;
-        const double blas = blas_by_key[key]["gb_s"].get<double>();
-        line["openblas_gb_s"] = blas;
+        const double blas = blas_by_key[key]["gbps"].get<double>();
+        line["openblas_gbps"] = blas;
+        line["openblas_core"] = blas_core;
         line["ratio"] = gb_s / blas;
         line["baseline"] = baseline + " sgemv";
       } else {

@@ -231,7 +231,9 @@ TIDE_AVX2 inline void Dot(int m, int n, int k, float alpha, const float* a, int 
     for (; i + 2 <= m; i += 2) {  // 2 x 4 accumulators + 4 W vectors fit the 16 registers
       DotRowsOfA<2>(nj, k, alpha, a + ptrdiff_t{i} * lda, lda, wj, ldw, beta, c + ptrdiff_t{i} * ldc + j0, ldc);
     }
-    if (i < m) DotRowsOfA<1>(nj, k, alpha, a + ptrdiff_t{i} * lda, lda, wj, ldw, beta, c + ptrdiff_t{i} * ldc + j0, ldc);
+    if (i < m) {
+      DotRowsOfA<1>(nj, k, alpha, a + ptrdiff_t{i} * lda, lda, wj, ldw, beta, c + ptrdiff_t{i} * ldc + j0, ldc);
+    }
   }
 }
 
@@ -287,7 +289,9 @@ TIDE_AVX2 inline void AxpyRows(int n, int k, float alpha, const float* a, int a_
     TIDE_UNROLL
     for (int i = 0; i < MX; ++i) {
       float sum = 0.0f;
-      for (int p = 0; p < k; ++p) sum += a[ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col] * Widen(b[ptrdiff_t{p} * ldb + j]);
+      for (int p = 0; p < k; ++p) {
+        sum += a[ptrdiff_t{i} * a_row + ptrdiff_t{p} * a_col] * Widen(b[ptrdiff_t{p} * ldb + j]);
+      }
       float* cij = c + ptrdiff_t{i} * ldc + j;
       *cij = Finish(alpha, sum, beta, cij);
     }
@@ -338,7 +342,10 @@ const GemmIsa* GemmIsaAvx2() {
                            .dot_f32 = DotF32,
                            .dot_bf16 = DotBf16,
                            .axpy_f32 = AxpyF32,
-                           .axpy_bf16 = AxpyBf16};
+                           .axpy_bf16 = AxpyBf16,
+                           .kernel_bf16 = nullptr,
+                           .pairs_exact = nullptr,
+                           .pairs_round = nullptr};
   return &isa;
 }
 

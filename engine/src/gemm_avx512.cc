@@ -1,8 +1,9 @@
 // AVX-512 F building blocks of the GEMM (see gemm_kernels.h): a 14x32 micro-kernel
-// (28 zmm accumulators, A broadcast from memory, two B vectors per k step), and the
-// small-m dot / axpy kernels that stream B once (bf16 widened to f32 in registers, which
-// is exact). Packing is shared with the AVX2 table.
-// Thread safety: pure functions.
+// (28 zmm accumulators, A broadcast from memory, two B vectors per k step), its bf16-pair
+// twin on vdpbf16ps (AVX-512 BF16, chosen at run time) with the packing into pairs, and
+// the small-m dot / axpy kernels that stream B once (bf16 widened to f32 in registers,
+// which is exact). Packing of f32 panels is shared with the AVX2 table.
+// Thread safety: pure functions (the dot kernel's scratch is thread_local).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@ namespace tide::engine::gemm_internal {
 namespace {
 
 #define TIDE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define TIDE_AVX512_BF16 __attribute__((target("avx512f,avx512bf16,avx2,fma")))
 // Full unrolling of the small fixed loops keeps accumulator arrays in registers at -O2.
 #define TIDE_UNROLL _Pragma("GCC unroll 16")
 
@@ -62,22 +64,9 @@ TIDE_AVX512 inline float HorizontalSum(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
-TIDE_AVX512 void Kernel14x32(int kc, const float* a, const float* b, float* c, int ldc, float alpha,
-                             float beta) {
-  __m512 acc0[kMr], acc1[kMr];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  for (int p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
-    }
-    a += kMr;
-    b += kNr;
-  }
+// C tile = alpha * acc + beta * C (beta == 0: C not read), rows of two vectors.
+TIDE_AVX512 inline void StoreTile(const __m512 (&acc0)[kMr], const __m512 (&acc1)[kMr], float* c, int ldc,
+                                  float alpha, float beta) {
   const __m512 va = _mm512_set1_ps(alpha);
   if (beta == 0.0f) {
 #pragma GCC unroll 14
@@ -94,6 +83,93 @@ TIDE_AVX512 void Kernel14x32(int kc, const float* a, const float* b, float* c, i
       _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
     }
   }
+}
+
+TIDE_AVX512 void Kernel14x32(int kc, const float* a, const float* b, float* c, int ldc, float alpha,
+                             float beta) {
+  __m512 acc0[kMr], acc1[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  StoreTile(acc0, acc1, c, ldc, alpha, beta);
+}
+
+// The same tile from bf16 pairs: each vdpbf16ps adds two products per lane (twice the
+// FLOPs of an FMA per instruction; measured 408 vs 220 GFLOP/s on one Zen 5 core).
+TIDE_AVX512_BF16 void Kernel14x32Bf16(int kq, const uint32_t* a, const uint32_t* b, float* c, int ldc,
+                                      float alpha, float beta) {
+  __m512 acc0[kMr], acc1[kMr];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int q = 0; q < kq; ++q) {
+    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
+    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512bh ai = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i])));
+      acc0[i] = _mm512_dpbf16_ps(acc0[i], ai, b0);
+      acc1[i] = _mm512_dpbf16_ps(acc1[i], ai, b1);
+    }
+    a += kMr;
+    b += kNr;
+  }
+  StoreTile(acc0, acc1, c, ldc, alpha, beta);
+}
+
+// (The zero-masked shifts with every lane selected avoid GCC 12's uninitialised
+// _mm512_undefined_* sources.)
+constexpr __mmask16 kAll16 = 0xFFFF;
+
+// bf16 bits of 16 floats in the low halves of 32-bit lanes: the upper halves (exact for
+// values that are bf16 already) or rounded to nearest even, NaN kept quiet.
+TIDE_AVX512 inline __m512i UpperHalves(__m512i x) { return _mm512_maskz_srli_epi32(kAll16, x, 16); }
+TIDE_AVX512 inline __m512i RoundToBf16(__m512i x) {
+  const __m512i lsb = _mm512_and_si512(_mm512_maskz_srli_epi32(kAll16, x, 16), _mm512_set1_epi32(1));
+  const __m512i biased = _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), lsb);
+  const __m512i rounded = _mm512_maskz_srli_epi32(kAll16, biased, 16);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+  return _mm512_mask_or_epi32(rounded, nan, UpperHalves(x), _mm512_set1_epi32(0x40));
+}
+
+template <bool kRound>
+TIDE_AVX512 inline void PackPairs(const float* src, int kc, int width, uint32_t* dst) {
+  for (int q = 0; q < (kc + 1) / 2; ++q) {
+    const float* lo = src + ptrdiff_t{2 * q} * width;
+    const float* hi = lo + width;
+    const bool has_hi = 2 * q + 1 < kc;
+    for (int r = 0; r < width; r += 16) {
+      const __mmask16 mask = static_cast<__mmask16>(width - r >= 16 ? 0xFFFF : (1u << (width - r)) - 1u);
+      __m512i l = _mm512_maskz_loadu_epi32(mask, lo + r);
+      __m512i h = has_hi ? _mm512_maskz_loadu_epi32(mask, hi + r) : _mm512_setzero_si512();
+      l = kRound ? RoundToBf16(l) : UpperHalves(l);
+      h = kRound ? RoundToBf16(h) : UpperHalves(h);
+      const __m512i pair = _mm512_or_si512(l, _mm512_maskz_slli_epi32(kAll16, h, 16));
+      _mm512_mask_storeu_epi32(dst + ptrdiff_t{q} * width + r, mask, pair);
+    }
+  }
+}
+
+TIDE_AVX512 void PackPairsExact(const float* src, int kc, int width, uint32_t* dst) {
+  PackPairs<false>(src, kc, width, dst);
+}
+TIDE_AVX512 void PackPairsRound(const float* src, int kc, int width, uint32_t* dst) {
+  PackPairs<true>(src, kc, width, dst);
+}
+
+bool CpuHasAvx512Bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
 }
 
 // W rows are streamed from memory; the hardware prefetcher alone leaves bandwidth unused
@@ -113,10 +189,11 @@ inline float Finish(float alpha, float sum, float beta, const float* c) {
 }
 
 // MX rows of A against NW rows of W over k indices [p, p_end), accumulating into the
-// 16-float vectors at acc_mem + 16 * (i * acc_ld + j). For bf16 W the rows of A come
-// with each 32-element block below k32 (k rounded down to 32) reordered as its 16 even
-// elements then its 16 odd ones: a 512-bit load of 32 bf16 weights then widens exactly
-// with one shift (even elements, the low halves) and one AND (odd ones, the high halves).
+// 16-float vectors at acc_mem + 16 * (i * acc_ld + j) (written, not read, when p == 0).
+// For bf16 W the rows of A come with each 32-element block below k32 (k rounded down to
+// 32) reordered as its 16 even elements then its 16 odd ones: a 512-bit load of 32 bf16
+// weights then widens exactly with one shift (even elements, the low halves) and one AND
+// (odd ones, the high halves).
 template <int MX, int NW, typename T>
 TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k32, const T* w, int ldw,
                                 float* acc_mem, int acc_ld) {
@@ -124,7 +201,9 @@ TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k
   TIDE_UNROLL
   for (int i = 0; i < MX; ++i)
     TIDE_UNROLL
-    for (int j = 0; j < NW; ++j) acc[i][j] = _mm512_load_ps(acc_mem + 16 * (i * acc_ld + j));
+    for (int j = 0; j < NW; ++j) {
+      acc[i][j] = p == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc_mem + 16 * (i * acc_ld + j));
+    }
   if constexpr (sizeof(T) == 2) {
     constexpr __mmask16 kAll = 0xFFFF;
     const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
@@ -138,7 +217,8 @@ TIDE_AVX512 inline void DotSpan(int p, int p_end, const float* a, int lda, int k
       TIDE_UNROLL
       for (int j = 0; j < NW; ++j) {
         PrefetchRow(w, ldw, j, p);
-        const __m512i wv = _mm512_loadu_si512(w + ptrdiff_t{j} * ldw + p);
+        __m512i wv = _mm512_loadu_si512(w + ptrdiff_t{j} * ldw + p);
+        __asm__("" : "+v"(wv));  // one load into a register, not two folded memory operands
         const __m512 we = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wv, 16));
         const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, high));
         TIDE_UNROLL
@@ -240,7 +320,6 @@ TIDE_AVX512 inline void Dot(int m, int n, int k, float alpha, const float* a, in
   const int span = m == 1 ? k : kSpan;  // one row of A (decode) stays in L1 whole
   for (int j0 = 0; j0 < n; j0 += kGroup) {
     const int nj = std::min(kGroup, n - j0);
-    std::fill(partial, partial + static_cast<size_t>(m) * kGroup * 16, 0.0f);
     for (int p0 = 0; p0 < k; p0 += span) {
       const int p1 = std::min(k, p0 + span);
       int j = 0;
@@ -314,6 +393,12 @@ template <int MX, typename T>
 TIDE_AVX512 inline void AxpyRows(int n, int k, float alpha, const float* a, int a_row, int a_col, const T* b,
                                  int ldb, float beta, float* c, int ldc) {
   int j = 0;
+  // Sixteen accumulators; the wider blocks of one or two rows read B in longer runs
+  // (measured: m = 1, 4096 x 4096 B, 6.4 -> 10 GFLOP/s).
+  constexpr int kWide = MX == 1 ? 16 : MX == 2 ? 8 : 4;
+  for (; j + 16 * kWide <= n; j += 16 * kWide) {
+    AxpyBlock<MX, kWide>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, 16);
+  }
   for (; j + 64 <= n; j += 64) AxpyBlock<MX, 4>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, 16);
   for (; j + 16 <= n; j += 16) AxpyBlock<MX, 1>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, 16);
   if (j < n) AxpyBlock<MX, 1>(k, alpha, a, a_row, a_col, b + j, ldb, beta, c + j, ldc, n - j);
@@ -359,7 +444,10 @@ const GemmIsa* GemmIsaAvx512() {
                            .dot_f32 = DotF32,
                            .dot_bf16 = DotBf16,
                            .axpy_f32 = AxpyF32,
-                           .axpy_bf16 = AxpyBf16};
+                           .axpy_bf16 = AxpyBf16,
+                           .kernel_bf16 = CpuHasAvx512Bf16() ? Kernel14x32Bf16 : nullptr,
+                           .pairs_exact = PackPairsExact,
+                           .pairs_round = PackPairsRound};
   return &isa;
 }
 

@@ -106,7 +106,8 @@ struct ThreadPool::Impl {
       const int64_t begin = n * next / total;
       const int64_t end = n * (next + 1) / total;
       Invoke(*fn, begin, end);
-      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == total &&
+      // seq_cst pairs with the caller's store of caller_sleeping before it re-reads done.
+      if (done.fetch_add(1, std::memory_order_seq_cst) + 1 == total &&
           caller_sleeping.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> lock(mu);
         done_cv.notify_all();

@@ -23,6 +23,16 @@ namespace tide::engine::gemm_internal {
 using MicroKernelFn = void (*)(int kc, const float* a, const float* b, float* c, int ldc, float alpha,
                                float beta);
 
+// The bf16 micro-kernel (AVX-512 BF16, vdpbf16ps): as MicroKernelFn, over kq pairs of k
+// indices. Packed panels hold 32-bit words, each a pair of bf16 values (k index 2q in
+// the low half, 2q + 1 in the high half): a[q*mr + i], b[q*nr + j].
+using MicroKernelBf16Fn = void (*)(int kq, const uint32_t* a, const uint32_t* b, float* c, int ldc, float alpha,
+                                   float beta);
+// Turns a packed f32 micro-panel (kc x width) into bf16 pairs (ceil(kc / 2) x width; an
+// odd last k index pairs with zero): exactly (the values are bf16 already: B) or
+// rounding to nearest even (A).
+using PackPairsFn = void (*)(const float* src, int kc, int width, uint32_t* dst);
+
 // Packs a `width`-wide micro-panel from `count` <= width source rows: dst[p*width + r] =
 // src[r*ld + p] for r < count, p < kc; lanes r >= count are zero. (op(A) with A not
 // transposed, op(B) with B transposed: both read rows of the stored matrix.)
@@ -66,6 +76,11 @@ struct GemmIsa {
   DotBf16Fn dot_bf16;
   AxpyF32Fn axpy_f32;
   AxpyBf16Fn axpy_bf16;
+  // Set where the CPU has AVX-512 BF16: GemmBf16's blocked path (m > dot_max_m, compute
+  // bound) then rounds A to bf16 and runs kernel_bf16 at twice the f32 FLOP rate.
+  MicroKernelBf16Fn kernel_bf16;
+  PackPairsFn pairs_exact;
+  PackPairsFn pairs_round;
 };
 
 // The tables; nullptr where the instruction set is not compiled in (non-x86 builds).
