@@ -148,6 +148,9 @@ Result<std::vector<json>> RunOpenBlasChild(const BenchOptions& o) {
   return lines;
 }
 
+
+}  // namespace
+
 double CopyGbPerSecond(const BenchOptions& o) {
   const size_t bytes = (o.quick ? size_t{16} : size_t{256}) << 20;
   std::vector<char> src(bytes, 1), dst(bytes, 0);
@@ -164,7 +167,6 @@ double CopyGbPerSecond(const BenchOptions& o) {
   return 2.0 * static_cast<double>(bytes) / s / 1e9;
 }
 
-}  // namespace
 
 Status BenchEngineOpenBlas(const BenchOptions& o, const std::function<void(const json&)>& emit) {
   const std::string core = openblas_get_corename();

@@ -17,6 +17,9 @@
 namespace tide::bench {
 
 Status BenchEngine(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
+// Read + write bandwidth of a large memcpy split over the default thread pool, GB/s.
+double CopyGbPerSecond(const BenchOptions& options);
+
 Status BenchEngineOpenBlas(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
 
 }  // namespace tide::bench

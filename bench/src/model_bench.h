@@ -15,7 +15,4 @@ namespace tide::bench {
 Status BenchDecode(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
 Status BenchTrain(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
 
-// Read + write bandwidth of a large memcpy, GB/s.
-double MeasureCopyGbps(double min_seconds);
-
 }  // namespace tide::bench
