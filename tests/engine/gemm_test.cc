@@ -1,3 +1,4 @@
+#include "kernel_test_util.h"
 #include "tide/engine/kernels/gemm.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@
 namespace tide::engine {
 namespace {
 
+using testing::SupportedLevels;
+
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kSentinel = -12345.0f;  // fills the padding of C: must survive untouched
 constexpr int kPad = 3;                 // every stride is its width plus this
@@ -37,14 +40,6 @@ const Shape kShapes[] = {{1, 1, 1},     {1, 4096, 33},  {37, 65, 129}, {128, 256
                          {30, 31, 600}, {15, 130, 260}, {60, 9, 2}};
 
 const char* Name(Trans t) { return t == Trans::kNo ? "N" : "T"; }
-
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (SimdLevelSupported(l)) levels.push_back(l);
-  }
-  return levels;
-}
 
 std::vector<float> Random(std::mt19937& rng, size_t n) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);

@@ -1,3 +1,4 @@
+#include "kernel_test_util.h"
 #include "tide/engine/kernels/rmsnorm.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,9 @@
 namespace tide::engine {
 namespace {
 
+using testing::SupportedLevels;
+using testing::RandomVector;
+
 constexpr float kEps = 1e-6f;
 
 struct Shape {
@@ -26,13 +30,6 @@ const Shape kShapes[] = {{1, 1},   {3, 7},    {2, 8},    {4, 15},   {5, 16},  {3
                          {2, 31},  {2, 32},   {3, 33},   {4, 63},   {4, 64},  {2, 65},
                          {6, 100}, {7, 257},  {3, 1000}, {2, 2048}, {1, 4097}, {9, 5120}};
 
-std::vector<float> RandomVector(std::mt19937& rng, size_t n, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
 // ||out - ref|| / ||ref||, in double.
 double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
   double diff = 0.0, norm = 0.0;
@@ -42,14 +39,6 @@ double RelativeError(const std::vector<float>& out, const std::vector<float>& re
     norm += static_cast<double>(ref[i]) * ref[i];
   }
   return std::sqrt(diff) / std::sqrt(norm);
-}
-
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (SimdLevelSupported(l)) levels.push_back(l);
-  }
-  return levels;
 }
 
 TEST(RmsNormTest, ReferenceMatchesDefinition) {

@@ -6,19 +6,14 @@
 #include <random>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "tide/engine/kernels/cpu_features.h"
 #include "tide/engine/kernels/rope.h"
 
 namespace tide::engine {
 namespace {
 
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (SimdLevelSupported(l)) levels.push_back(l);
-  }
-  return levels;
-}
+using testing::SupportedLevels;
 
 struct Shape {
   int tokens, heads, head_dim;

@@ -6,26 +6,15 @@
 #include <random>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "tide/engine/kernels/cpu_features.h"
 #include "tide/engine/kernels/swiglu.h"
 
 namespace tide::engine {
 namespace {
 
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (SimdLevelSupported(l)) levels.push_back(l);
-  }
-  return levels;
-}
-
-std::vector<float> RandomVector(std::mt19937& rng, size_t n, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using testing::SupportedLevels;
+using testing::RandomVector;
 
 // Largest element-wise |out - ref| / |ref| (ref is never tiny here: |g|, |u| >= 1e-3).
 double MaxRelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
