@@ -123,7 +123,8 @@ double MedianSeconds(const std::function<void()>& fn, double min_seconds) {
 }
 
 // "engine-openblas" is also accepted: the child process `engine` starts to time OpenBLAS.
-std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine"}; }
+// "engine" runs "kernels", "decode" and "train" in turn.
+std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine", "kernels", "decode", "train"}; }
 
 Status RunBench(const std::string& name, const BenchOptions& options, const std::function<void(const json&)>& emit) {
   if (name == "rmsnorm") return BenchRmsNorm(options, emit);
@@ -133,6 +134,9 @@ Status RunBench(const std::string& name, const BenchOptions& options, const std:
     TIDE_RETURN_IF_ERROR(BenchDecode(options, emit));
     return BenchTrain(options, emit);
   }
+  if (name == "kernels") return BenchEngine(options, emit);
+  if (name == "decode") return BenchDecode(options, emit);
+  if (name == "train") return BenchTrain(options, emit);
   if (name == "engine-openblas") return BenchEngineOpenBlas(options, emit);
   std::string known;
   for (const auto& n : BenchNames()) known += (known.empty() ? "" : ", ") + n;

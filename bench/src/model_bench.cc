@@ -18,6 +18,10 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 Result<engine::ModelConfig> BenchConfig(const BenchOptions& o, std::string* name) {
+  if (!o.model_config.empty()) {
+    *name = std::filesystem::path(o.model_config).stem().string();
+    return engine::LoadModelConfig(o.model_config);
+  }
   *name = o.quick ? "tiny" : "swarm-s";
   // Benchmarks run from a checkout: the configs sit beside the sources.
   const std::string path = std::string(TIDE_SOURCE_DIR) + "/configs/models/" + *name + ".json";

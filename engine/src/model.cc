@@ -317,7 +317,7 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
       if (options.record_routing != nullptr) options.record_routing->experts[l] = la.ids;
       if (options.expert_load != nullptr) {
         for (int e = 0; e < c.num_experts; ++e) {
-          options.expert_load->tokens[l][e] += static_cast<int64_t>(la.experts[e].tokens.size());
+          options.expert_load->tokens[l][e] += la.routed.rows(e);
         }
       }
     } else {

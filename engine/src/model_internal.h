@@ -35,12 +35,16 @@ struct SwiGluActs {
   std::vector<float> gate, up, h;  // [rows, inter]: gate·x, up·x, silu(gate·x) * up·x
 };
 
-struct ExpertActs {
-  std::vector<int32_t> tokens;  // token of each routed row
-  std::vector<int32_t> slots;   // its top-k slot
-  std::vector<float> x;         // [rows, hidden] gathered inputs
-  SwiGluActs mlp;
-  std::vector<float> y;         // [rows, hidden] expert output before weighting
+// The routed (token, slot) pairs of one MoE layer sorted by expert (token order within an
+// expert): expert e owns rows offsets[e] .. offsets[e + 1] of every buffer here.
+struct RoutedActs {
+  std::vector<int32_t> offsets;  // [E + 1]
+  std::vector<int32_t> tokens;   // [T * k] token of each sorted row
+  std::vector<int32_t> slots;    // [T * k] its top-k slot
+  std::vector<float> x;          // [T * k, hidden] gathered inputs
+  SwiGluActs mlp;                // [T * k, inter]
+  std::vector<float> y;          // [T * k, hidden] expert outputs before weighting
+  int rows(int e) const { return offsets[e + 1] - offsets[e]; }
 };
 
 struct LayerActs {
@@ -57,7 +61,7 @@ struct LayerActs {
   std::vector<float> scores;   // [T, E] softmax probabilities or sigmoid scores
   std::vector<int32_t> ids;    // [T, k]
   std::vector<float> weights;  // [T, k] gating weights
-  std::vector<ExpertActs> experts;
+  RoutedActs routed;
   SwiGluActs shared;
   double aux = 0.0;  // N · Σ f_i P_i of this layer
   // Dense layers.

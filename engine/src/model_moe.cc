@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model_internal.h"
+#include "tide/engine/kernels/grouped_gemm.h"
 #include "tide/engine/kernels/softmax_topk.h"
 #include "tide/engine/kernels/swiglu.h"
 
@@ -27,6 +28,153 @@ float ChosenSum(const ModelConfig& c, const float* s, const int32_t* ids, int k)
   for (int j = 0; j < k; ++j) sum += s[ids[j]];
   if (c.scoring_func == ScoringFunc::kSigmoid) sum += kSigmoidNormEps;
   return sum;
+}
+
+
+// Counting sort of the (token, slot) pairs by expert; token order within an expert.
+void SortByExpert(int num_e, int k, int tokens, const std::vector<int32_t>& ids, RoutedActs* r) {
+  r->offsets.assign(num_e + 1, 0);
+  const size_t pairs = static_cast<size_t>(tokens) * k;
+  for (size_t i = 0; i < pairs; ++i) ++r->offsets[ids[i] + 1];
+  for (int e = 0; e < num_e; ++e) r->offsets[e + 1] += r->offsets[e];
+  std::vector<int32_t> next(r->offsets.begin(), r->offsets.end() - 1);
+  r->tokens.resize(pairs);
+  r->slots.resize(pairs);
+  for (int t = 0; t < tokens; ++t) {
+    for (int j = 0; j < k; ++j) {
+      const int32_t row = next[ids[static_cast<size_t>(t) * k + j]]++;
+      r->tokens[row] = t;
+      r->slots[row] = j;
+    }
+  }
+}
+
+// Gemm's arguments as one product of a grouped call.
+GemmProblem ExpertProblem(Trans ta, Trans tb, int m, int n, int kk, const float* a, int lda, const float* b,
+                          int ldb, float beta, float* c, int ldc) {
+  GemmProblem p;
+  p.ta = ta;
+  p.tb = tb;
+  p.m = m;
+  p.n = n;
+  p.k = kk;
+  p.a = a;
+  p.lda = lda;
+  p.b = b;
+  p.ldb = ldb;
+  p.beta = beta;
+  p.c = c;
+  p.ldc = ldc;
+  return p;
+}
+
+// The routed experts over rows sorted by expert (grouped GEMMs): gather, gate/up, SwiGLU,
+// down, then out[t] += w · y for every row.
+void RoutedExpertsForward(const ModelConfig& c, const LayerWeights& lw, const float* x2,
+                          const std::vector<float>& weights, RoutedActs* r, float* out) {
+  const int num_e = c.num_experts, k = c.num_experts_per_tok, hidden = c.hidden_size;
+  const int inter = c.moe_intermediate_size;
+  const int rows = static_cast<int>(r->tokens.size());
+  r->x.resize(static_cast<size_t>(rows) * hidden);
+  r->y.resize(r->x.size());
+  r->mlp.gate.resize(static_cast<size_t>(rows) * inter);
+  r->mlp.up.resize(r->mlp.gate.size());
+  r->mlp.h.resize(r->mlp.gate.size());
+  for (int i = 0; i < rows; ++i) {
+    std::copy_n(x2 + static_cast<ptrdiff_t>(r->tokens[i]) * hidden, hidden,
+                r->x.data() + static_cast<ptrdiff_t>(i) * hidden);
+  }
+  std::vector<GemmProblem> problems;
+  for (int e = 0; e < num_e; ++e) {
+    const ptrdiff_t o = r->offsets[e];
+    const ExpertWeights& ew = lw.experts[e];
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), inter, hidden, r->x.data() + o * hidden,
+                                     hidden, ew.gate_proj.data.data(), hidden, 0.f, r->mlp.gate.data() + o * inter, inter));
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), inter, hidden, r->x.data() + o * hidden,
+                                     hidden, ew.up_proj.data.data(), hidden, 0.f, r->mlp.up.data() + o * inter, inter));
+  }
+  GroupedGemm(problems);
+  SwiGluForward(r->mlp.gate.data(), r->mlp.up.data(), r->mlp.h.data(), static_cast<int64_t>(r->mlp.h.size()));
+  problems.clear();
+  for (int e = 0; e < num_e; ++e) {
+    const ptrdiff_t o = r->offsets[e];
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), hidden, inter,
+                                     r->mlp.h.data() + o * inter, inter, lw.experts[e].down_proj.data.data(), inter, 0.f,
+                                     r->y.data() + o * hidden, hidden));
+  }
+  GroupedGemm(problems);
+  for (int i = 0; i < rows; ++i) {
+    const int t = r->tokens[i];
+    const float w = weights[static_cast<size_t>(t) * k + r->slots[i]];
+    float* o = out + static_cast<ptrdiff_t>(t) * hidden;
+    const float* y = r->y.data() + static_cast<ptrdiff_t>(i) * hidden;
+    for (int d = 0; d < hidden; ++d) o[d] += w * y[d];
+  }
+}
+
+// Backward of RoutedExpertsForward: dweights[t, j] = dout_t · y, weight gradients into g,
+// dx2 += the experts' input gradients.
+void RoutedExpertsBackward(const ModelConfig& c, const LayerWeights& lw, const RoutedActs& r,
+                           const std::vector<float>& weights, const float* dout, std::vector<double>* dweights,
+                           LayerWeights* g, float* dx2) {
+  const int num_e = c.num_experts, k = c.num_experts_per_tok, hidden = c.hidden_size;
+  const int inter = c.moe_intermediate_size;
+  const int rows = static_cast<int>(r.tokens.size());
+  std::vector<float> dy(static_cast<size_t>(rows) * hidden), dxs(dy.size());
+  std::vector<float> dh(static_cast<size_t>(rows) * inter), dgate(dh.size()), dup(dh.size());
+  for (int i = 0; i < rows; ++i) {
+    const int t = r.tokens[i];
+    const size_t slot = static_cast<size_t>(t) * k + r.slots[i];
+    const float w = weights[slot];
+    const float* d = dout + static_cast<ptrdiff_t>(t) * hidden;
+    const float* y = r.y.data() + static_cast<ptrdiff_t>(i) * hidden;
+    float* dyi = dy.data() + static_cast<ptrdiff_t>(i) * hidden;
+    double dot = 0.0;
+    for (int h = 0; h < hidden; ++h) {
+      dyi[h] = w * d[h];
+      dot += static_cast<double>(d[h]) * y[h];
+    }
+    (*dweights)[slot] = dot;
+  }
+  // dh = dy · W_down, dW_down += dyᵀ · h.
+  std::vector<GemmProblem> problems;
+  for (int e = 0; e < num_e; ++e) {
+    const int m = r.rows(e);
+    if (m == 0) continue;
+    const ptrdiff_t o = r.offsets[e];
+    ExpertWeights& ge = g->experts[e];
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kNo, m, inter, hidden, dy.data() + o * hidden, hidden,
+                                     lw.experts[e].down_proj.data.data(), inter, 0.f, dh.data() + o * inter, inter));
+    problems.push_back(ExpertProblem(Trans::kYes, Trans::kNo, hidden, inter, m, dy.data() + o * hidden, hidden,
+                                     r.mlp.h.data() + o * inter, inter, 1.f, ge.down_proj.data.data(), inter));
+  }
+  GroupedGemm(problems);
+  SwiGluBackward(r.mlp.gate.data(), r.mlp.up.data(), dh.data(), dgate.data(), dup.data(),
+                 static_cast<int64_t>(dh.size()));
+  // dx = dgate · W_gate (+ dup · W_up below), dW_gate += dgateᵀ · x, dW_up += dupᵀ · x.
+  for (int pass = 0; pass < 2; ++pass) {
+    problems.clear();
+    for (int e = 0; e < num_e; ++e) {
+      const int m = r.rows(e);
+      if (m == 0) continue;
+      const ptrdiff_t o = r.offsets[e];
+      const ExpertWeights& ew = lw.experts[e];
+      ExpertWeights& ge = g->experts[e];
+      const float* dsrc = (pass == 0 ? dgate : dup).data() + o * inter;
+      problems.push_back(ExpertProblem(Trans::kNo, Trans::kNo, m, hidden, inter, dsrc, inter,
+                                       (pass == 0 ? ew.gate_proj : ew.up_proj).data.data(), hidden,
+                                       pass == 0 ? 0.f : 1.f, dxs.data() + o * hidden, hidden));
+      problems.push_back(ExpertProblem(Trans::kYes, Trans::kNo, inter, hidden, m, dsrc, inter,
+                                       r.x.data() + o * hidden, hidden, 1.f,
+                                       (pass == 0 ? ge.gate_proj : ge.up_proj).data.data(), hidden));
+    }
+    GroupedGemm(problems);
+  }
+  for (int i = 0; i < rows; ++i) {
+    float* dst = dx2 + static_cast<ptrdiff_t>(r.tokens[i]) * hidden;
+    const float* src = dxs.data() + static_cast<ptrdiff_t>(i) * hidden;
+    for (int h = 0; h < hidden; ++h) dst[h] += src[h];
+  }
 }
 
 }  // namespace
@@ -53,8 +201,7 @@ void SwiGluMlpBackward(const ExpertWeights& w, const float* x, int rows, const S
   const size_t n = acts.h.size();
   std::vector<float> dh(n), dgate(n), dup(n);
   LinearBackward(acts.h.data(), w.down_proj, dy, rows, dh.data(), 0.f, &g->down_proj);
-  SwiGluBackwardReference(acts.gate.data(), acts.up.data(), dh.data(), dgate.data(), dup.data(),
-                          static_cast<int64_t>(n));
+  SwiGluBackward(acts.gate.data(), acts.up.data(), dh.data(), dgate.data(), dup.data(), static_cast<int64_t>(n));
   LinearBackward(x, w.gate_proj, dgate.data(), rows, dx, dx_beta, &g->gate_proj);
   LinearBackward(x, w.up_proj, dup.data(), rows, dx, 1.f, &g->up_proj);
 }
@@ -95,47 +242,16 @@ void MoeForward(const ModelConfig& c, const LayerWeights& lw, int tokens, const 
     }
   }
 
-  // Group the (token, slot) pairs by expert, in token order.
-  la->experts.resize(num_e);
-  for (ExpertActs& ea : la->experts) {
-    ea.tokens.clear();
-    ea.slots.clear();
-  }
-  for (int t = 0; t < tokens; ++t) {
-    for (int j = 0; j < k; ++j) {
-      ExpertActs& ea = la->experts[la->ids[static_cast<size_t>(t) * k + j]];
-      ea.tokens.push_back(t);
-      ea.slots.push_back(j);
-    }
-  }
-
+  SortByExpert(num_e, k, tokens, la->ids, &la->routed);
   std::fill(out, out + static_cast<ptrdiff_t>(tokens) * hidden, 0.f);
-  for (int e = 0; e < num_e; ++e) {
-    ExpertActs& ea = la->experts[e];
-    const int rows = static_cast<int>(ea.tokens.size());
-    ea.x.resize(static_cast<size_t>(rows) * hidden);
-    ea.y.resize(static_cast<size_t>(rows) * hidden);
-    if (rows == 0) continue;
-    for (int i = 0; i < rows; ++i) {
-      std::copy_n(la->x2.data() + static_cast<ptrdiff_t>(ea.tokens[i]) * hidden, hidden,
-                  ea.x.data() + static_cast<ptrdiff_t>(i) * hidden);
-    }
-    SwiGluMlpForward(lw.experts[e], ea.x.data(), rows, &ea.mlp, ea.y.data(), 0.f);
-    for (int i = 0; i < rows; ++i) {
-      const int t = ea.tokens[i];
-      const float w = la->weights[static_cast<size_t>(t) * k + ea.slots[i]];
-      float* o = out + static_cast<ptrdiff_t>(t) * hidden;
-      const float* y = ea.y.data() + static_cast<ptrdiff_t>(i) * hidden;
-      for (int d = 0; d < hidden; ++d) o[d] += w * y[d];
-    }
-  }
+  RoutedExpertsForward(c, lw, la->x2.data(), la->weights, &la->routed, out);
   if (c.n_shared_experts > 0) SwiGluMlpForward(lw.shared, la->x2.data(), tokens, &la->shared, out, 1.f);
 
   la->aux = 0.0;
   if (with_aux && tokens > 0) {
     double aux = 0.0;
     for (int e = 0; e < num_e; ++e) {
-      const double f = static_cast<double>(la->experts[e].tokens.size()) / tokens;
+      const double f = static_cast<double>(la->routed.rows(e)) / tokens;
       double p_sum = 0.0;
       for (int t = 0; t < tokens; ++t) {
         const float* s = la->scores.data() + static_cast<ptrdiff_t>(t) * num_e;
@@ -162,36 +278,8 @@ void MoeBackward(const ModelConfig& c, const LayerWeights& lw, int tokens, const
     std::fill(dx2, dx2 + th, 0.f);
   }
 
-  // Routed experts; dweights[t, j] = dout_t · y.
   std::vector<double> dweights(static_cast<size_t>(tokens) * k, 0.0);
-  std::vector<float> dy, dxe;
-  for (int e = 0; e < num_e; ++e) {
-    const ExpertActs& ea = la.experts[e];
-    const int rows = static_cast<int>(ea.tokens.size());
-    if (rows == 0) continue;
-    dy.resize(static_cast<size_t>(rows) * hidden);
-    dxe.resize(static_cast<size_t>(rows) * hidden);
-    for (int i = 0; i < rows; ++i) {
-      const int t = ea.tokens[i];
-      const size_t slot = static_cast<size_t>(t) * k + ea.slots[i];
-      const float w = la.weights[slot];
-      const float* d = dout + static_cast<ptrdiff_t>(t) * hidden;
-      const float* y = ea.y.data() + static_cast<ptrdiff_t>(i) * hidden;
-      float* dyi = dy.data() + static_cast<ptrdiff_t>(i) * hidden;
-      double dot = 0.0;
-      for (int h = 0; h < hidden; ++h) {
-        dyi[h] = w * d[h];
-        dot += static_cast<double>(d[h]) * y[h];
-      }
-      dweights[slot] = dot;
-    }
-    SwiGluMlpBackward(lw.experts[e], ea.x.data(), rows, ea.mlp, dy.data(), &g->experts[e], dxe.data(), 0.f);
-    for (int i = 0; i < rows; ++i) {
-      float* dst = dx2 + static_cast<ptrdiff_t>(ea.tokens[i]) * hidden;
-      const float* src = dxe.data() + static_cast<ptrdiff_t>(i) * hidden;
-      for (int h = 0; h < hidden; ++h) dst[h] += src[h];
-    }
-  }
+  RoutedExpertsBackward(c, lw, la.routed, la.weights, dout, &dweights, g, dx2);
 
   // Gradient of the scores: through the gating weights, then the balance loss.
   const bool normalise = Normalises(c);
@@ -215,7 +303,7 @@ void MoeBackward(const ModelConfig& c, const LayerWeights& lw, int tokens, const
     // aux = N Σ_i f_i P_i, P_i = mean_t p_ti: dL/dp_ti = aux_scale · N · f_i / T.
     std::vector<double> dp(num_e);
     for (int e = 0; e < num_e; ++e) {
-      const double f = static_cast<double>(la.experts[e].tokens.size()) / tokens;
+      const double f = static_cast<double>(la.routed.rows(e)) / tokens;
       dp[e] = aux_scale * num_e * f / tokens;
     }
     for (int t = 0; t < tokens; ++t) {

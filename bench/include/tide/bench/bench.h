@@ -16,6 +16,8 @@ namespace tide::bench {
 struct BenchOptions {
   double min_seconds = 0.5;  // time spent per measured variant
   bool quick = false;        // smaller shapes, for smoke tests
+  // decode/train: a model config.json to measure instead of configs/models/swarm-s.json.
+  std::string model_config;
 };
 
 // The benchmark names `tide bench` accepts.
