@@ -3,6 +3,7 @@
 //   tide serve   serve the gRPC services (Orchestrator, Env, health, reflection)
 //   tide runs    list stored runs, show one run's trajectory tree and events
 // Exit codes: 0 success, 1 the run or request failed, 2 bad input.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -330,4 +331,13 @@ int Main(int argc, char** argv) {
 
 }  // namespace tide::cli
 
-int main(int argc, char** argv) { return tide::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // Training and batched forwards free and reallocate buffers of tens of MB every step;
+  // keep them in the heap instead of returning them to the kernel (mmap) each time, which
+  // costs a page fault per 4 KiB on the next allocation.
+  // (32 MiB is the largest threshold glibc accepts; a rejected value would leave the
+  // default, and M_TRIM_THRESHOLD alone switches off glibc's own threshold growth.)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  return tide::cli::Main(argc, argv);
+}

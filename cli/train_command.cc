@@ -57,6 +57,7 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   TIDE_RETURN_IF_ERROR(r.UInt64("seed", &rc.train.seed, false));
   TIDE_RETURN_IF_ERROR(r.Int("steps", &rc.train.steps, true, 1, 100000000));
   TIDE_RETURN_IF_ERROR(r.Int("batch_windows", &rc.train.batch_windows, false, 1, 1 << 20));
+  TIDE_RETURN_IF_ERROR(r.Int("windows_per_forward", &rc.train.windows_per_forward, false, 0, 1 << 20));
   TIDE_RETURN_IF_ERROR(r.Int("warmup_steps", &rc.train.warmup_steps, false, 0, 100000000));
   TIDE_RETURN_IF_ERROR(r.Int("eval_every", &rc.train.eval_every, false, 0, 100000000));
   TIDE_RETURN_IF_ERROR(r.Int("save_every", &rc.train.save_every, false, 0, 100000000));

@@ -2,6 +2,7 @@
 
 #include "engine_bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -76,17 +77,23 @@ Status BenchTrain(const BenchOptions& o, const std::function<void(const json&)>&
   TIDE_ASSIGN_OR_RETURN(engine::Model model, engine::Model::Create(&weights));
   engine::OptimizerConfig oc;
   engine::Optimizer opt(oc, &weights);
-  // One optimizer step per `windows` sequences, as a training recipe batches them.
-  const int seq = o.quick ? 32 : 256, steps = o.quick ? 2 : 3, windows = o.quick ? 1 : 4;
+  // One optimizer step over `windows` sequences packed `per_forward` to a forward, as
+  // TrainLm runs a recipe (configs/train/swarm-s.json uses the same shape).
+  const int seq = o.quick ? 32 : 512, steps = o.quick ? 2 : 2, windows = o.quick ? 2 : 16;
+  const int per_forward = o.quick ? 2 : 8;
   std::mt19937 rng(3);
-  std::vector<int32_t> tokens(seq + 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(seq) * per_forward + 1);
+  const std::vector<int32_t> lengths(per_forward, seq);
   double optimizer_s = 0;
+  engine::Gradients grads = model.ZeroGradients();
   auto one_step = [&]() -> Status {
-    engine::Gradients grads = model.ZeroGradients();
-    for (int w = 0; w < windows; ++w) {
+    for (engine::NamedTensor& p : engine::NamedParameters(grads)) std::fill(p.tensor->data.begin(), p.tensor->data.end(), 0.f);
+    for (int w = 0; w < windows; w += per_forward) {
       for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(config.vocab_size));
       std::span<const int32_t> all(tokens);
-      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(all.first(seq), all.subspan(1), {}, &grads));
+      engine::LossOptions lo;
+      lo.sequence_lengths = lengths;
+      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(all.first(tokens.size() - 1), all.subspan(1), {}, &grads, lo));
       (void)loss;
     }
     const auto t0 = Clock::now();
@@ -104,6 +111,7 @@ Status BenchTrain(const BenchOptions& o, const std::function<void(const json&)>&
         {"config", name},
         {"seq_len", seq},
         {"tokens_per_step", seq * windows},
+        {"tokens_per_forward", seq * per_forward},
         {"optimizer_share", optimizer_s / seconds},
         {"tokens_per_s", tokens_per_s},
         {"gflops", 6.0 * static_cast<double>(config.NumActiveParameters()) * tokens_per_s / 1e9},

@@ -1,5 +1,7 @@
 #include "tide/engine/kernels/cross_entropy.h"
 
+#include "cross_entropy_internal.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -7,8 +9,9 @@
 
 namespace tide::engine {
 
-Result<float> CrossEntropyReference(const float* logits, const int32_t* targets, const float* weights, int tokens,
-                                    int vocab, float normalizer, float* token_logprobs, float* dlogits) {
+namespace cross_entropy_internal {
+
+Result<double> Normaliser(const int32_t* targets, const float* weights, int tokens, int vocab, float normalizer) {
   if (tokens < 0 || vocab <= 0) {
     return InvalidArgument("cross-entropy: bad shape tokens=" + std::to_string(tokens) +
                            " vocab=" + std::to_string(vocab));
@@ -26,6 +29,14 @@ Result<float> CrossEntropyReference(const float* logits, const int32_t* targets,
     norm += std::fabs(w);
   }
   if (normalizer > 0.f) norm = normalizer;
+  return norm;
+}
+
+}  // namespace cross_entropy_internal
+
+Result<float> CrossEntropyReference(const float* logits, const int32_t* targets, const float* weights, int tokens,
+                                    int vocab, float normalizer, float* token_logprobs, float* dlogits) {
+  TIDE_ASSIGN_OR_RETURN(const double norm, cross_entropy_internal::Normaliser(targets, weights, tokens, vocab, normalizer));
   const double inv_norm = norm > 0.0 ? 1.0 / norm : 0.0;
   double loss = 0.0;
   for (int t = 0; t < tokens; ++t) {

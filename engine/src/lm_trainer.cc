@@ -122,30 +122,53 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
   const bool bias_update = weights->config.use_expert_bias;
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens = 0;
+  const int per_forward = options.windows_per_forward > 0 ? std::min(options.windows_per_forward, options.batch_windows)
+                                                          : options.batch_windows;
+  Gradients grads = model.ZeroGradients();
+  std::vector<int32_t> packed_tokens, packed_targets, lengths;
+  std::vector<float> packed_weights;
   for (int step = result.resumed_from + 1; step <= options.steps; ++step) {
-    Gradients grads = model.ZeroGradients();
+    for (NamedTensor& p : NamedParameters(grads)) std::fill(p.tensor->data.begin(), p.tensor->data.end(), 0.f);
     ExpertLoad load;
     double loss_sum = 0;
-    for (int b = 0; b < options.batch_windows; ++b) {
-      const int64_t micro = static_cast<int64_t>(step - 1) * options.batch_windows + b;
-      const LmWindow& w = train[WindowIndex(options.seed, train.size(), micro)];
+    // The step's windows, packed into forwards of `per_forward` windows. Each window's loss
+    // is normalised by its own weights and the step averages windows (token weights scaled
+    // by 1 / (Σ|w| of the window · batch_windows)); each forward's balance loss counts by
+    // its share of the windows.
+    for (int first = 0; first < options.batch_windows; first += per_forward) {
+      const int count = std::min(per_forward, options.batch_windows - first);
+      packed_tokens.clear();
+      packed_targets.clear();
+      packed_weights.clear();
+      lengths.clear();
+      for (int b = first; b < first + count; ++b) {
+        const int64_t micro = static_cast<int64_t>(step - 1) * options.batch_windows + b;
+        const LmWindow& w = train[WindowIndex(options.seed, train.size(), micro)];
+        double norm = 0;
+        for (size_t t = 0; t < w.inputs.size(); ++t) norm += w.weights.empty() ? 1.0 : std::fabs(w.weights[t]);
+        const double scale = norm > 0 ? 1.0 / (norm * options.batch_windows) : 0.0;
+        packed_tokens.insert(packed_tokens.end(), w.inputs.begin(), w.inputs.end());
+        packed_targets.insert(packed_targets.end(), w.targets.begin(), w.targets.end());
+        for (size_t t = 0; t < w.inputs.size(); ++t) {
+          packed_weights.push_back(static_cast<float>((w.weights.empty() ? 1.0 : w.weights[t]) * scale));
+        }
+        lengths.push_back(static_cast<int32_t>(w.inputs.size()));
+        tokens += static_cast<int64_t>(w.inputs.size());
+      }
       LossOptions lo;
+      lo.normalizer = 1.f;
+      lo.sequence_lengths = lengths;
+      lo.aux_weight = static_cast<float>(count) / static_cast<float>(options.batch_windows);
       lo.expert_load = bias_update ? &load : nullptr;
-      // Each window's loss is normalised by its own weights; the step averages windows.
-      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(w.inputs, w.targets, w.weights, &grads, lo));
+      TIDE_ASSIGN_OR_RETURN(float loss, model.LossAndGrad(packed_tokens, packed_targets, packed_weights, &grads, lo));
       loss_sum += loss;
-      tokens += static_cast<int64_t>(w.inputs.size());
-    }
-    const float scale = 1.f / static_cast<float>(options.batch_windows);
-    for (NamedTensor& p : NamedParameters(grads)) {
-      for (float& g : p.tensor->data) g *= scale;
     }
     if (options.clip_norm > 0) Optimizer::ClipGradNorm(grads, options.clip_norm);
     const double lr_scale = LrScale(options, step);
     TIDE_RETURN_IF_ERROR(opt.Step(grads, static_cast<float>(lr_scale)));
     if (bias_update) TIDE_RETURN_IF_ERROR(model.UpdateExpertBias(load, options.expert_bias_gamma));
 
-    const float step_loss = static_cast<float>(loss_sum / options.batch_windows);
+    const float step_loss = static_cast<float>(loss_sum);
     if (!std::isfinite(step_loss)) return Internal("loss became " + std::to_string(step_loss) + " at step " + std::to_string(step));
     if (step == result.resumed_from + 1) result.first_loss = step_loss;
     result.final_loss = step_loss;

@@ -188,43 +188,70 @@ float Model::last_aux_loss() const { return acts_ ? static_cast<float>(acts_->au
 
 Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const int32_t> positions, KvCache* cache,
                               const ForwardOptions& options) {
+  const SequenceInput one{tokens, positions, cache};
+  return ForwardBatch(std::span<const SequenceInput>(&one, 1), options);
+}
+
+Result<Tensor> Model::ForwardBatch(std::span<const SequenceInput> sequences, const ForwardOptions& options) {
+  Tensor logits;
+  TIDE_RETURN_IF_ERROR(ForwardInto(sequences, options, &logits));
+  return logits;
+}
+
+Status Model::ForwardInto(std::span<const SequenceInput> sequences, const ForwardOptions& options, Tensor* out) {
   const ModelConfig& c = config();
   const ModelWeights& w = *weights_;
   const int num_layers = c.num_hidden_layers, hidden = c.hidden_size;
   const int qd = c.q_dim(), kvd = c.kv_dim(), d = c.head_dim;
   const int heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const float eps = c.rms_norm_eps;
-
-  // Check everything before touching the cache.
-  if (tokens.empty()) return InvalidArgument("Forward: no tokens");
-  const int n = static_cast<int>(tokens.size());
-  for (int t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) {
-      return InvalidArgument("Forward: token " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
-                             " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+  // Check everything before touching a cache.
+  if (sequences.empty()) return InvalidArgument("Forward: no sequences");
+  std::vector<model_internal::Segment> segs(sequences.size());
+  int n = 0, kv_rows = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const SequenceInput& in = sequences[i];
+    const std::string where = sequences.size() > 1 ? "Forward: sequence " + std::to_string(i) + ": " : "Forward: ";
+    if (in.tokens.empty()) return InvalidArgument(where + "no tokens");
+    for (size_t t = 0; t < in.tokens.size(); ++t) {
+      if (in.tokens[t] < 0 || in.tokens[t] >= c.vocab_size) {
+        return InvalidArgument(where + "token " + std::to_string(in.tokens[t]) + " at index " + std::to_string(t) +
+                               " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      }
     }
+    KvCache* cache = in.cache;
+    if (cache != nullptr) {
+      for (size_t j = 0; j < i; ++j) {
+        if (sequences[j].cache == cache) return InvalidArgument(where + "the KV cache is also given to sequence " + std::to_string(j));
+      }
+      const bool fresh = cache->length == 0 && cache->k.empty() && cache->v.empty();
+      bool fits = fresh || (cache->length >= 0 && static_cast<int>(cache->k.size()) == num_layers &&
+                            static_cast<int>(cache->v.size()) == num_layers);
+      for (int l = 0; fits && !fresh && l < num_layers; ++l) {
+        fits = cache->k[l].size() == static_cast<size_t>(cache->length) * kvd && cache->v[l].size() == cache->k[l].size();
+      }
+      if (!fits) return InvalidArgument(where + "the KV cache does not belong to this model");
+    }
+    if (!in.positions.empty() && in.positions.size() != in.tokens.size()) {
+      return InvalidArgument(where + std::to_string(in.positions.size()) + " positions for " +
+                             std::to_string(in.tokens.size()) + " tokens");
+    }
+    for (size_t t = 0; t < in.positions.size(); ++t) {
+      if (in.positions[t] < 0) return InvalidArgument(where + "negative position at index " + std::to_string(t));
+    }
+    segs[i].row0 = n;
+    segs[i].rows = static_cast<int>(in.tokens.size());
+    segs[i].past = cache != nullptr ? cache->length : 0;
+    segs[i].kv0 = kv_rows;
+    n += segs[i].rows;
+    kv_rows += segs[i].past + segs[i].rows;
   }
-  const int past = cache != nullptr ? cache->length : 0;
-  if (cache != nullptr) {
-    const bool fresh = cache->length == 0 && cache->k.empty() && cache->v.empty();
-    bool fits = fresh || (cache->length >= 0 && static_cast<int>(cache->k.size()) == num_layers &&
-                          static_cast<int>(cache->v.size()) == num_layers);
-    for (int l = 0; fits && !fresh && l < num_layers; ++l) {
-      fits = cache->k[l].size() == static_cast<size_t>(past) * kvd && cache->v[l].size() == cache->k[l].size();
-    }
-    if (!fits) return InvalidArgument("Forward: the KV cache does not belong to this model");
-  }
-  std::vector<int32_t> pos(n);
-  if (positions.empty()) {
-    for (int t = 0; t < n; ++t) pos[t] = past + t;
-  } else {
-    if (static_cast<int>(positions.size()) != n) {
-      return InvalidArgument("Forward: " + std::to_string(positions.size()) + " positions for " +
-                             std::to_string(n) + " tokens");
-    }
-    for (int t = 0; t < n; ++t) {
-      if (positions[t] < 0) return InvalidArgument("Forward: negative position at index " + std::to_string(t));
-      pos[t] = positions[t];
+  std::vector<int32_t> ids(n), pos(n);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const SequenceInput& in = sequences[i];
+    for (int t = 0; t < segs[i].rows; ++t) {
+      ids[segs[i].row0 + t] = in.tokens[t];
+      pos[segs[i].row0 + t] = in.positions.empty() ? segs[i].past + t : in.positions[t];
     }
   }
   if (options.forced_routing != nullptr) TIDE_RETURN_IF_ERROR(CheckForced(c, *options.forced_routing, n));
@@ -240,33 +267,39 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
       if (el.tokens[l].size() != want) return InvalidArgument("Forward: expert_load does not fit this model");
     }
   }
-
   const bool keep = options.keep_activations;
+  // A kept forward reuses the previous one's buffers: no fresh pages every step.
   std::unique_ptr<Activations> acts;
   if (keep) {
-    acts = std::make_unique<Activations>();
+    acts = acts_ != nullptr ? std::move(acts_) : std::make_unique<Activations>();
     acts->tokens = n;
-    acts->past = past;
-    acts->token_ids.assign(tokens.begin(), tokens.end());
+    acts->segments = segs;
+    acts->kv_rows = kv_rows;
+    acts->token_ids = ids;
     acts->positions = pos;
     acts->layers.resize(num_layers);
   }
-  if (cache != nullptr && cache->k.empty()) {
-    cache->k.resize(num_layers);
-    cache->v.resize(num_layers);
+  for (const SequenceInput& in : sequences) {
+    if (in.cache != nullptr && in.cache->k.empty()) {
+      in.cache->k.resize(num_layers);
+      in.cache->v.resize(num_layers);
+    }
   }
   if (options.record_routing != nullptr) {
     *options.record_routing = RouterChoices{c.num_experts_per_tok, n, {}};
     options.record_routing->experts.resize(num_layers);
   }
-
   std::vector<float> h(static_cast<size_t>(n) * hidden), mlp_out(h.size());
   for (int t = 0; t < n; ++t) {
-    std::copy_n(w.embed_tokens.data.data() + static_cast<ptrdiff_t>(tokens[t]) * hidden, hidden,
+    std::copy_n(w.embed_tokens.data.data() + static_cast<ptrdiff_t>(ids[t]) * hidden, hidden,
                 h.data() + static_cast<ptrdiff_t>(t) * hidden);
   }
-  const AttentionShape shape{n, past, heads, kv_heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
+  // Without caches every segment's keys are its new rows: k_all is k_new itself.
+  bool cacheless = true;
+  for (const SequenceInput& in : sequences) cacheless = cacheless && in.cache == nullptr;
   LayerActs scratch;
+  std::vector<float> k_new, v_new;
   double aux_sum = 0.0;
   for (int l = 0; l < num_layers; ++l) {
     const LayerWeights& lw = w.layers[l];
@@ -277,7 +310,8 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
     RmsNorm(h.data(), lw.input_layernorm.data.data(), la.x1.data(), n, hidden, eps);
     la.q_raw.resize(static_cast<size_t>(n) * qd);
     la.k_raw.resize(static_cast<size_t>(n) * kvd);
-    std::vector<float> k_new(static_cast<size_t>(n) * kvd), v_new(k_new.size());
+    k_new.resize(static_cast<size_t>(n) * kvd);
+    v_new.resize(k_new.size());
     model_internal::LinearForward(la.x1.data(), lw.q_proj, la.q_raw.data(), n);
     model_internal::LinearForward(la.x1.data(), lw.k_proj, la.k_raw.data(), n);
     model_internal::LinearForward(la.x1.data(), lw.v_proj, v_new.data(), n);
@@ -286,25 +320,48 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
     RmsNorm(la.k_raw.data(), lw.k_norm.data.data(), k_new.data(), n * kv_heads, d, eps);
     RopeForward(la.q.data(), pos.data(), n, heads, d, c.rope_theta);
     RopeForward(k_new.data(), pos.data(), n, kv_heads, d, c.rope_theta);
-    const float *k_all, *v_all;
-    if (cache != nullptr) {
-      cache->k[l].insert(cache->k[l].end(), k_new.begin(), k_new.end());
-      cache->v[l].insert(cache->v[l].end(), v_new.begin(), v_new.end());
-      if (keep) {
-        la.k_all = cache->k[l];
-        la.v_all = cache->v[l];
-      }
-      k_all = cache->k[l].data();
-      v_all = cache->v[l].data();
-    } else {
-      la.k_all = std::move(k_new);
-      la.v_all = std::move(v_new);
-      k_all = la.k_all.data();
-      v_all = la.v_all.data();
-    }
     la.attn.resize(la.q.size());
     la.lse.resize(static_cast<size_t>(n) * heads);
-    AttentionForward(shape, la.q.data(), k_all, v_all, la.attn.data(), la.lse.data());
+    if (cacheless) {
+      std::swap(la.k_all, k_new);
+      std::swap(la.v_all, v_new);
+    } else if (keep) {
+      la.k_all.resize(static_cast<size_t>(kv_rows) * kvd);
+      la.v_all.resize(la.k_all.size());
+    }
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      const model_internal::Segment& sg = segs[i];
+      KvCache* cache = sequences[i].cache;
+      const float *k_seq, *v_seq;
+      if (cacheless) {
+        k_seq = la.k_all.data() + static_cast<ptrdiff_t>(sg.kv0) * kvd;
+        v_seq = la.v_all.data() + static_cast<ptrdiff_t>(sg.kv0) * kvd;
+      } else {
+        std::vector<float> one_k, one_v;  // a cacheless sequence of a mixed batch
+        std::vector<float>& ck = cache != nullptr ? cache->k[l] : one_k;
+        std::vector<float>& cv = cache != nullptr ? cache->v[l] : one_v;
+        const ptrdiff_t r0 = static_cast<ptrdiff_t>(sg.row0) * kvd, r1 = r0 + static_cast<ptrdiff_t>(sg.rows) * kvd;
+        ck.insert(ck.end(), k_new.begin() + r0, k_new.begin() + r1);
+        cv.insert(cv.end(), v_new.begin() + r0, v_new.begin() + r1);
+        if (keep || cache == nullptr) {
+          if (!keep) {
+            la.k_all.resize(static_cast<size_t>(kv_rows) * kvd);
+            la.v_all.resize(la.k_all.size());
+          }
+          std::copy(ck.begin(), ck.end(), la.k_all.begin() + static_cast<ptrdiff_t>(sg.kv0) * kvd);
+          std::copy(cv.begin(), cv.end(), la.v_all.begin() + static_cast<ptrdiff_t>(sg.kv0) * kvd);
+          k_seq = la.k_all.data() + static_cast<ptrdiff_t>(sg.kv0) * kvd;
+          v_seq = la.v_all.data() + static_cast<ptrdiff_t>(sg.kv0) * kvd;
+        } else {
+          k_seq = ck.data();
+          v_seq = cv.data();
+        }
+      }
+      const AttentionShape shape{sg.rows, sg.past, heads, kv_heads, d, scale};
+      AttentionForward(shape, la.q.data() + static_cast<ptrdiff_t>(sg.row0) * qd, k_seq, v_seq,
+                       la.attn.data() + static_cast<ptrdiff_t>(sg.row0) * qd,
+                       la.lse.data() + static_cast<ptrdiff_t>(sg.row0) * heads);
+    }
     la.h_mid = h;
     model_internal::LinearForward(la.attn.data(), lw.o_proj, la.h_mid.data(), n, 1.f);
     // MLP block.
@@ -316,32 +373,36 @@ Result<Tensor> Model::Forward(std::span<const int32_t> tokens, std::span<const i
       aux_sum += la.aux;
       if (options.record_routing != nullptr) options.record_routing->experts[l] = la.ids;
       if (options.expert_load != nullptr) {
-        for (int e = 0; e < c.num_experts; ++e) {
-          options.expert_load->tokens[l][e] += la.routed.rows(e);
-        }
+        for (int e = 0; e < c.num_experts; ++e) options.expert_load->tokens[l][e] += la.routed.rows(e);
       }
     } else {
       model_internal::SwiGluMlpForward(lw.dense, la.x2.data(), n, &la.dense, mlp_out.data(), 0.f);
     }
     for (size_t i = 0; i < h.size(); ++i) h[i] = la.h_mid[i] + mlp_out[i];
   }
-  if (cache != nullptr) cache->length = past + n;
-
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    if (sequences[i].cache != nullptr) sequences[i].cache->length = segs[i].past + segs[i].rows;
+  }
   std::vector<float> x_final(h.size());
   RmsNorm(h.data(), w.norm.data.data(), x_final.data(), n, hidden, eps);
-  Tensor logits;
-  logits.Resize({n, c.vocab_size});
+  Tensor local;
+  Tensor& logits = keep ? acts->logits : local;
+  logits.shape = {n, c.vocab_size};
+  logits.data.resize(static_cast<size_t>(n) * c.vocab_size);  // every element is written below
   model_internal::LinearForward(x_final.data(), c.tie_word_embeddings ? w.embed_tokens : w.lm_head,
                                 logits.data.data(), n);
   if (keep) {
     const int moe_layers = model_internal::NumMoeLayers(c);
     acts->aux_loss = moe_layers > 0 ? c.router_aux_loss_coef * aux_sum / moe_layers : 0.0;
+    acts->aux_weight = 1.0;
     acts->h_final = std::move(h);
     acts->x_final = std::move(x_final);
-    acts->logits = logits;
+    if (out != nullptr) *out = acts->logits;
     acts_ = std::move(acts);
+  } else if (out != nullptr) {
+    *out = std::move(local);
   }
-  return logits;
+  return Status::Ok();
 }
 
 Status Model::UpdateExpertBias(const ExpertLoad& loads, float gamma) {

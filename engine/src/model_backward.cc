@@ -1,5 +1,6 @@
 // Model backward pass over the activations of the last kept forward, the token-weighted
 // cross-entropy entry points and LossAndGrad. Semantics in model.h.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -32,7 +33,7 @@ Status Model::Backward(const Tensor& dlogits, Gradients* grads) {
   const ModelConfig& c = config();
   const ModelWeights& w = *weights_;
   const Activations& a = *acts_;
-  const int n = a.tokens, past = a.past, hidden = c.hidden_size;
+  const int n = a.tokens, hidden = c.hidden_size;
   const int qd = c.q_dim(), kvd = c.kv_dim(), d = c.head_dim;
   const int heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const float eps = c.rms_norm_eps;
@@ -59,11 +60,12 @@ Status Model::Backward(const Tensor& dlogits, Gradients* grads) {
                            hidden, eps);
 
   const int moe_layers = model_internal::NumMoeLayers(c);
-  const double aux_scale = moe_layers > 0 ? static_cast<double>(c.router_aux_loss_coef) / moe_layers : 0.0;
-  const AttentionShape shape{n, past, heads, kv_heads, d, static_cast<float>(1.0 / std::sqrt(double(d)))};
+  const double aux_scale =
+      moe_layers > 0 ? a.aux_weight * static_cast<double>(c.router_aux_loss_coef) / moe_layers : 0.0;
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
   std::vector<float> dattn(static_cast<size_t>(n) * qd), dq(dattn.size()), dq_raw(dattn.size());
-  std::vector<float> dk_all(static_cast<size_t>(past + n) * kvd), dv_all(dk_all.size());
-  std::vector<float> dk_raw(static_cast<size_t>(n) * kvd);
+  std::vector<float> dk_all(static_cast<size_t>(a.kv_rows) * kvd), dv_all(dk_all.size());
+  std::vector<float> dk(static_cast<size_t>(n) * kvd), dv(dk.size()), dk_raw(dk.size());
   for (int l = c.num_hidden_layers - 1; l >= 0; --l) {
     const LayerWeights& lw = w.layers[l];
     LayerWeights& lg = g.layers[l];
@@ -79,19 +81,26 @@ Status Model::Backward(const Tensor& dlogits, Gradients* grads) {
     AddInto(dh, tmp);
     // Attention block: dh is now dL/d(h_mid).
     model_internal::LinearBackward(la.attn.data(), lw.o_proj, dh.data(), n, dattn.data(), 0.f, &lg.o_proj);
-    AttentionBackwardReference(shape, la.q.data(), la.k_all.data(), la.v_all.data(), la.attn.data(), la.lse.data(),
-                               dattn.data(), dq.data(), dk_all.data(), dv_all.data());
-    float* dk = dk_all.data() + static_cast<ptrdiff_t>(past) * kvd;  // the new tokens' rows
-    const float* dv = dv_all.data() + static_cast<ptrdiff_t>(past) * kvd;
+    // Per sequence; the new rows' key/value gradients (prefix rows are constants) gathered.
+    for (const model_internal::Segment& sg : a.segments) {
+      const AttentionShape shape{sg.rows, sg.past, heads, kv_heads, d, scale};
+      const ptrdiff_t q0 = static_cast<ptrdiff_t>(sg.row0) * qd, kv0 = static_cast<ptrdiff_t>(sg.kv0) * kvd;
+      AttentionBackward(shape, la.q.data() + q0, la.k_all.data() + kv0, la.v_all.data() + kv0, la.attn.data() + q0,
+                        la.lse.data() + static_cast<ptrdiff_t>(sg.row0) * heads, dattn.data() + q0, dq.data() + q0,
+                        dk_all.data() + kv0, dv_all.data() + kv0);
+      const ptrdiff_t src = kv0 + static_cast<ptrdiff_t>(sg.past) * kvd, len = static_cast<ptrdiff_t>(sg.rows) * kvd;
+      std::copy_n(dk_all.begin() + src, len, dk.begin() + static_cast<ptrdiff_t>(sg.row0) * kvd);
+      std::copy_n(dv_all.begin() + src, len, dv.begin() + static_cast<ptrdiff_t>(sg.row0) * kvd);
+    }
     RopeBackward(dq.data(), a.positions.data(), n, heads, d, c.rope_theta);
-    RopeBackward(dk, a.positions.data(), n, kv_heads, d, c.rope_theta);
+    RopeBackward(dk.data(), a.positions.data(), n, kv_heads, d, c.rope_theta);
     RmsNormBackwardReference(la.q_raw.data(), lw.q_norm.data.data(), dq.data(), dq_raw.data(),
                              lg.q_norm.data.data(), n * heads, d, eps);
-    RmsNormBackwardReference(la.k_raw.data(), lw.k_norm.data.data(), dk, dk_raw.data(), lg.k_norm.data.data(),
+    RmsNormBackwardReference(la.k_raw.data(), lw.k_norm.data.data(), dk.data(), dk_raw.data(), lg.k_norm.data.data(),
                              n * kv_heads, d, eps);
     model_internal::LinearBackward(la.x1.data(), lw.q_proj, dq_raw.data(), n, dx.data(), 0.f, &lg.q_proj);
     model_internal::LinearBackward(la.x1.data(), lw.k_proj, dk_raw.data(), n, dx.data(), 1.f, &lg.k_proj);
-    model_internal::LinearBackward(la.x1.data(), lw.v_proj, dv, n, dx.data(), 1.f, &lg.v_proj);
+    model_internal::LinearBackward(la.x1.data(), lw.v_proj, dv.data(), n, dx.data(), 1.f, &lg.v_proj);
     RmsNormBackwardReference(la.h_in.data(), lw.input_layernorm.data.data(), dx.data(), tmp.data(),
                              lg.input_layernorm.data.data(), n, hidden, eps);
     AddInto(dh, tmp);
@@ -107,24 +116,25 @@ Status Model::Backward(const Tensor& dlogits, Gradients* grads) {
 Result<float> Model::Backward(std::span<const int32_t> targets, std::span<const float> token_weights,
                               Gradients* grads, float normalizer) {
   if (!acts_) return FailedPrecondition("Backward: no forward with keep_activations to backpropagate");
-  const Activations& a = *acts_;
+  Activations& a = *acts_;
   const int n = a.tokens, vocab = config().vocab_size;
   const bool weights_fit = token_weights.empty() || static_cast<int>(token_weights.size()) == n;
   if (static_cast<int>(targets.size()) != n || !weights_fit) {
     return InvalidArgument("Backward: " + std::to_string(targets.size()) + " targets and " +
                            std::to_string(token_weights.size()) + " weights for " + std::to_string(n) + " tokens");
   }
-  Tensor dlogits;
-  dlogits.Resize({n, vocab});
+  Tensor& dlogits = a.dlogits;
+  dlogits.shape = {n, vocab};
+  dlogits.data.resize(static_cast<size_t>(n) * vocab);  // CrossEntropy writes every element
   LossReport report;
   report.token_logprobs.resize(n);
   TIDE_ASSIGN_OR_RETURN(const float ce,
-                        CrossEntropyReference(a.logits.data.data(), targets.data(),
+                        CrossEntropy(a.logits.data.data(), targets.data(),
                                               token_weights.empty() ? nullptr : token_weights.data(), n, vocab,
                                               normalizer, report.token_logprobs.data(), dlogits.data.data()));
   report.ce_loss = ce;
-  report.aux_loss = static_cast<float>(a.aux_loss);
-  report.loss = static_cast<float>(static_cast<double>(ce) + a.aux_loss);
+  report.aux_loss = static_cast<float>(a.aux_weight * a.aux_loss);
+  report.loss = static_cast<float>(static_cast<double>(ce) + a.aux_weight * a.aux_loss);
   TIDE_RETURN_IF_ERROR(Backward(dlogits, grads));
   last_loss_ = std::move(report);
   return last_loss_.loss;
@@ -142,7 +152,24 @@ Result<float> Model::LossAndGrad(std::span<const int32_t> tokens, std::span<cons
   fo.forced_routing = options.forced_routing;
   fo.record_routing = options.record_routing;
   fo.expert_load = options.expert_load;
-  TIDE_RETURN_IF_ERROR(Forward(tokens, nullptr, fo).status());
+  std::vector<SequenceInput> sequences;
+  size_t offset = 0;
+  for (const int32_t len : options.sequence_lengths) {
+    if (len <= 0 || offset + static_cast<size_t>(len) > tokens.size()) {
+      return InvalidArgument("LossAndGrad: sequence_lengths must be positive and sum to the " +
+                             std::to_string(tokens.size()) + " tokens");
+    }
+    sequences.push_back({tokens.subspan(offset, static_cast<size_t>(len)), {}, nullptr});
+    offset += static_cast<size_t>(len);
+  }
+  if (sequences.empty()) {
+    sequences.push_back({tokens, {}, nullptr});
+  } else if (offset != tokens.size()) {
+    return InvalidArgument("LossAndGrad: sequence_lengths sum to " + std::to_string(offset) + ", not the " +
+                           std::to_string(tokens.size()) + " tokens");
+  }
+  TIDE_RETURN_IF_ERROR(ForwardInto(sequences, fo, nullptr));
+  acts_->aux_weight = options.aux_weight;
   return Backward(targets, token_weights, grads, options.normalizer);
 }
 

@@ -47,12 +47,18 @@ struct RoutedActs {
   int rows(int e) const { return offsets[e + 1] - offsets[e]; }
 };
 
+// One sequence of a batched forward: its rows of the batch, its cache prefix, and where
+// its keys start in LayerActs::k_all (which holds each sequence's prefix then new rows).
+struct Segment {
+  int row0 = 0, rows = 0, past = 0, kv0 = 0;
+};
+
 struct LayerActs {
   std::vector<float> h_in;          // [T, hidden] residual stream entering the layer
   std::vector<float> x1;            // input_layernorm(h_in)
   std::vector<float> q_raw, k_raw;  // projections before q_norm / k_norm
   std::vector<float> q;             // [T, q_dim] after q_norm and RoPE
-  std::vector<float> k_all, v_all;  // [past + T, kv_dim] (prefix then new rows)
+  std::vector<float> k_all, v_all;  // [Σ past + rows, kv_dim] per segment: prefix then new rows
   std::vector<float> attn;          // [T, q_dim] attention output before o_proj
   std::vector<float> lse;           // [T, heads]
   std::vector<float> h_mid;         // residual after attention
@@ -72,13 +78,16 @@ struct LayerActs {
 
 struct Model::Activations {
   int tokens = 0;
-  int past = 0;
+  std::vector<model_internal::Segment> segments;
+  int kv_rows = 0;  // Σ past + rows
   std::vector<int32_t> token_ids, positions;
   std::vector<model_internal::LayerActs> layers;
   std::vector<float> h_final;  // [T, hidden] before the final norm
   std::vector<float> x_final;  // norm(h_final)
   Tensor logits;
-  double aux_loss = 0.0;  // coef × mean over MoE layers
+  Tensor dlogits;  // scratch of Backward(targets, …), kept to reuse its pages
+  double aux_loss = 0.0;    // coef × mean over MoE layers
+  double aux_weight = 1.0;  // LossOptions::aux_weight of the LossAndGrad that made it
 };
 
 namespace model_internal {

@@ -1,5 +1,7 @@
 #include "tide/engine/optimizer.h"
 
+#include "tide/engine/thread_pool.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -87,18 +89,22 @@ Status Optimizer::Step(ModelWeights& grads, float lr_scale) {
   std::vector<NamedTensor> gparams = NamedParameters(grads);
   std::map<std::string, Tensor*> by_name;
   for (NamedTensor& g : gparams) by_name[g.name] = g.tensor;
+  // Every gradient is checked before any weight moves.
+  std::vector<const Tensor*> grad_of(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto it = by_name.find(slots_[i].param.name);
+    if (it == by_name.end() || it->second->data.size() != slots_[i].param.tensor->data.size()) {
+      return InvalidArgument("gradient for " + slots_[i].param.name + " is missing or has the wrong size");
+    }
+    grad_of[i] = it->second;
+  }
   ++step_;
   const float lr = config_.lr * lr_scale;
   const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(step_));
   const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(step_));
-  std::vector<float> direction;
-  for (Slot& s : slots_) {
-    auto it = by_name.find(s.param.name);
-    if (it == by_name.end() || it->second->data.size() != s.param.tensor->data.size()) {
-      --step_;
-      return InvalidArgument("gradient for " + s.param.name + " is missing or has the wrong size");
-    }
-    const std::vector<float>& g = it->second->data;
+  auto update = [&](size_t index, std::vector<float>& direction) {
+    Slot& s = slots_[index];
+    const std::vector<float>& g = grad_of[index]->data;
     std::vector<float>& w = s.param.tensor->data;
     const float decay = Decays(s.param) ? lr * config_.weight_decay : 0.f;
     if (s.muon) {
@@ -119,7 +125,41 @@ Status Optimizer::Step(ModelWeights& grads, float lr_scale) {
         w[i] -= static_cast<float>(lr * mhat / (std::sqrt(vhat) + config_.eps)) + decay * w[i];
       }
     }
+  };
+  // Slots are independent: deal them to per-thread bins by estimated cost, largest first
+  // (a Newton–Schulz iteration costs about 2r²c + 2r³ + 2r²c flops with r = min side),
+  // so the many small expert matrices run side by side instead of each GEMM alone. GEMMs
+  // inside a bin run on its thread (nested ParallelFor runs inline); results do not depend
+  // on the split.
+  ThreadPool& pool = ThreadPool::Default();
+  const int threads = pool.size();
+  std::vector<double> cost(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    const double n = static_cast<double>(s.param.tensor->data.size());
+    if (s.muon) {
+      const double r = static_cast<double>(std::min(s.param.tensor->shape[0], s.param.tensor->shape[1]));
+      cost[i] = config_.ns_steps * (4.0 * r * n + 2.0 * r * r * r);
+    } else {
+      cost[i] = 20.0 * n;
+    }
   }
+  std::vector<size_t> order(slots_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  std::vector<std::vector<size_t>> bins(threads);
+  std::vector<double> load(threads, 0.0);
+  for (size_t i : order) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    bins[lightest].push_back(i);
+    load[lightest] += cost[i];
+  }
+  pool.ParallelFor(threads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> direction;
+    for (int64_t b = begin; b < end; ++b) {
+      for (size_t i : bins[b]) update(i, direction);
+    }
+  });
   return Status::Ok();
 }
 

@@ -73,7 +73,7 @@ TEST_F(LmTrainerTest, LearnsToReverseDeterministically) {
   ModelWeights w = ModelWeights::Allocate(TinyConfig());
   w.InitRandom(11);
   const float before = EvalLoss(&w, eval).value();
-  Result<LmTrainResult> r = TrainLm(&w, train, eval, Options(150), (dir_ / "a").string(), nullptr);
+  Result<LmTrainResult> r = TrainLm(&w, train, eval, Options(200), (dir_ / "a").string(), nullptr);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   // Chance is ln(12) ≈ 2.48 per reversed token; the bound is well under it.
   EXPECT_GT(before, 2.2f);
@@ -81,7 +81,7 @@ TEST_F(LmTrainerTest, LearnsToReverseDeterministically) {
   // Same seed, same data: the same numbers.
   ModelWeights w2 = ModelWeights::Allocate(TinyConfig());
   w2.InitRandom(11);
-  Result<LmTrainResult> r2 = TrainLm(&w2, train, eval, Options(150), (dir_ / "b").string(), nullptr);
+  Result<LmTrainResult> r2 = TrainLm(&w2, train, eval, Options(200), (dir_ / "b").string(), nullptr);
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->eval_loss, r->eval_loss);
   EXPECT_EQ(w2.embed_tokens.data, w.embed_tokens.data);

@@ -326,6 +326,45 @@ TEST_P(ModelBackwardTest, GradientsAccumulateAndWeightsScale) {
   EXPECT_EQ(fresh->Backward(targets, {}, &g).status().code(), StatusCode::kFailedPrecondition);
 }
 
+// Packed training: two sequences in one LossAndGrad (sequence_lengths) give the gradient
+// of the two sequences run apart with the same normaliser. The balance loss pools its
+// statistics over the batch, so it is switched off here.
+TEST_P(ModelBackwardTest, PackedSequencesMatchSeparateSequences) {
+  ModelConfig c = TinyConfig(GetParam());
+  c.router_aux_loss_coef = 0.f;
+  ModelWeights w = RandomWeights(c, 6);
+  auto model = Model::Create(&w);
+  ASSERT_TRUE(model.ok());
+  const std::vector<int32_t> tokens = {1, 2, 3, 4, 5, 9, 8, 7, 6, 5, 4, 3};
+  const std::vector<int32_t> targets = {2, 3, 4, 5, 6, 8, 7, 6, 5, 4, 3, 2};
+  const std::vector<int32_t> lengths = {5, 7};
+  LossOptions packed_opts;
+  packed_opts.sequence_lengths = lengths;
+  Gradients packed, apart;
+  auto packed_loss = model->LossAndGrad(tokens, targets, {}, &packed, packed_opts);
+  ASSERT_TRUE(packed_loss.ok()) << packed_loss.status().ToString();
+  LossOptions apart_opts;
+  apart_opts.normalizer = 12.f;
+  const std::span<const int32_t> all(tokens), tgt(targets);
+  auto first = model->LossAndGrad(all.first(5), tgt.first(5), {}, &apart, apart_opts);
+  auto second = model->LossAndGrad(all.subspan(5), tgt.subspan(5), {}, &apart, apart_opts);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NEAR(*packed_loss, *first + *second, 1e-5);
+  const std::vector<NamedTensor> p = NamedParameters(packed), q = NamedParameters(apart);
+  ASSERT_EQ(p.size(), q.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    for (size_t j = 0; j < p[i].tensor->data.size(); ++j) {
+      ASSERT_NEAR(p[i].tensor->data[j], q[i].tensor->data[j], 1e-5 + 1e-4 * std::fabs(q[i].tensor->data[j]))
+          << p[i].name << "[" << j << "]";
+    }
+  }
+  // Lengths that do not cover the tokens are refused.
+  const std::vector<int32_t> short_lengths = {5, 6};
+  packed_opts.sequence_lengths = short_lengths;
+  EXPECT_EQ(model->LossAndGrad(tokens, targets, {}, &packed, packed_opts).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, ModelBackwardTest,
                          ::testing::Values(Variant::kSoftmax, Variant::kSoftmaxUnnormalised, Variant::kSigmoidExtended),
                          [](const auto& info) {

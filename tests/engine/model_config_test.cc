@@ -118,8 +118,8 @@ TEST(ModelConfigTest, RepoConfigsLoad) {
   EXPECT_GE(s->NumParameters(), 10'000'000);
   EXPECT_LE(s->NumParameters(), 30'000'000);
   EXPECT_LT(s->NumActiveParameters(), s->NumParameters());
-  EXPECT_EQ(s->NumParameters(), 29'983'600);
-  EXPECT_EQ(s->NumActiveParameters(), 10'716'016);
+  EXPECT_EQ(s->NumParameters(), 14'656'480);
+  EXPECT_EQ(s->NumActiveParameters(), 3'597'280);
 }
 
 TEST(ModelConfigTest, IsMoeLayerFollowsQwen3AndDeepSeekRules) {

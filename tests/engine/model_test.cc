@@ -143,6 +143,46 @@ TEST_P(ModelVariantTest, DecodeAfterPrefillMatchesFullForward) {
   EXPECT_EQ(with_pos->data, full->data);
 }
 
+// Continuous batching: sequences with and without caches in one ForwardBatch give the
+// logits and caches of running them one by one.
+TEST_P(ModelVariantTest, BatchedForwardMatchesSeparateForwards) {
+  auto model = Model::Create(RandomWeights(TinyConfig(GetParam()), 3));
+  ASSERT_TRUE(model.ok());
+  const int vocab = 50;
+  const std::vector<int32_t> a = {5, 9, 11, 0, 49, 23, 7}, prefix = {3, 1, 4, 1, 5}, b = {9, 2, 6, 5},
+                             c = {8, 9, 7, 9, 3, 2};
+  KvCache a_alone, b_alone, a_batch, b_batch;
+  ASSERT_TRUE(model->Forward(prefix, &b_alone).ok());
+  ASSERT_TRUE(model->Forward(prefix, &b_batch).ok());
+  auto ra = model->Forward(a, &a_alone);
+  auto rb = model->Forward(b, &b_alone);
+  auto rc = model->Forward(c);
+  ASSERT_TRUE(ra.ok() && rb.ok() && rc.ok());
+  const SequenceInput batch[] = {{a, {}, &a_batch}, {b, {}, &b_batch}, {c, {}, nullptr}};
+  auto all = model->ForwardBatch(batch);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->shape, (std::vector<int64_t>{17, vocab}));
+  EXPECT_LT(RelErr(all->data.data(), ra->data.data(), 7 * vocab), 1e-5);
+  EXPECT_LT(RelErr(all->data.data() + 7 * vocab, rb->data.data(), 4 * vocab), 1e-5);
+  EXPECT_LT(RelErr(all->data.data() + 11 * vocab, rc->data.data(), 6 * vocab), 1e-5);
+  EXPECT_EQ(a_batch.length, 7);
+  EXPECT_EQ(b_batch.length, 9);
+  for (size_t l = 0; l < a_alone.k.size(); ++l) {
+    EXPECT_LT(RelErr(a_batch.k[l].data(), a_alone.k[l].data(), a_alone.k[l].size()), 1e-5);
+    EXPECT_LT(RelErr(b_batch.v[l].data(), b_alone.v[l].data(), b_alone.v[l].size()), 1e-5);
+  }
+  // One cache twice, or a bad token anywhere: refused, no cache touched.
+  const std::vector<int32_t> bad = {1, 99};
+  const SequenceInput twice[] = {{a, {}, &a_batch}, {b, {}, &a_batch}};
+  const SequenceInput with_bad[] = {{a, {}, &a_batch}, {bad, {}, &b_batch}};
+  EXPECT_EQ(model->ForwardBatch(twice).status().code(), StatusCode::kInvalidArgument);
+  auto refused = model->ForwardBatch(with_bad);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("sequence 1"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(a_batch.length, 7);
+  EXPECT_EQ(b_batch.length, 9);
+}
+
 TEST_P(ModelVariantTest, RoutingReplayIsBitIdentical) {
   const ModelConfig c = TinyConfig(GetParam());
   auto model = Model::Create(RandomWeights(c, 3));

@@ -27,6 +27,7 @@ namespace tide::engine {
 struct LmTrainOptions {
   int steps = 100;
   int batch_windows = 4;       // windows per optimizer step
+  int windows_per_forward = 0; // windows packed into one forward/backward (0: the whole step)
   int warmup_steps = 10;
   float min_lr_ratio = 0.1f;   // the cosine schedule ends at lr × this
   double clip_norm = 1.0;      // <= 0: no clipping

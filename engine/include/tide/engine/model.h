@@ -92,9 +92,24 @@ struct ForwardOptions {
   ExpertLoad* expert_load = nullptr;
 };
 
+// One sequence of a batched forward: new tokens following the cache's contents (or an
+// empty prefix when cache is null). positions: one per token; empty means cache length +
+// index.
+struct SequenceInput {
+  std::span<const int32_t> tokens;
+  std::span<const int32_t> positions;
+  KvCache* cache = nullptr;
+};
+
 struct LossOptions {
   // Cross-entropy normaliser N (see cross_entropy.h); <= 0 means Σ|w_t|.
   float normalizer = 0.f;
+  // The tokens are these independent sequences back to back (packed training: each
+  // attends only within itself, positions restart at 0); empty means one sequence.
+  std::span<const int32_t> sequence_lengths;
+  // Multiplies the balance-loss term (in the loss and its gradient): a step split over
+  // several LossAndGrad calls weights each call's share.
+  float aux_weight = 1.f;
   const RouterChoices* forced_routing = nullptr;
   RouterChoices* record_routing = nullptr;
   ExpertLoad* expert_load = nullptr;
@@ -135,6 +150,12 @@ class Model {
                          const ForwardOptions& options = {}) {
     return Forward(tokens, {}, cache, options);
   }
+  // Several independent sequences in one pass (continuous batching, packed training): the
+  // token-wise work (projections, experts, head) runs once over all rows, attention per
+  // sequence over its own cache. Logits rows follow the sequences in order; routing
+  // options and expert loads cover all rows in that order. InvalidArgument as Forward, and
+  // for a cache given twice; on error no cache changes.
+  Result<Tensor> ForwardBatch(std::span<const SequenceInput> sequences, const ForwardOptions& options = {});
 
   // A zeroed gradient container shaped like the weights.
   Gradients ZeroGradients() const;
@@ -164,6 +185,9 @@ class Model {
 
  private:
   explicit Model(ModelWeights* borrowed);
+  // ForwardBatch; a kept forward's logits stay in the activations and are copied to
+  // *logits only when it is not null.
+  Status ForwardInto(std::span<const SequenceInput> sequences, const ForwardOptions& options, Tensor* logits);
 
   std::unique_ptr<ModelWeights> owned_;
   ModelWeights* weights_ = nullptr;

@@ -20,10 +20,20 @@
 #include <cstdint>
 
 #include "tide/core/status.h"
+#include "tide/engine/kernels/cpu_features.h"
 
 namespace tide::engine {
 
 Result<float> CrossEntropyReference(const float* logits, const int32_t* targets, const float* weights, int tokens,
                                     int vocab, float normalizer, float* token_logprobs, float* dlogits);
+
+// Fast path (cross_entropy_fast.cc), same contract and errors: f32 rows with a vectorised
+// exp (AVX-512 / AVX2 / scalar chosen at run time), rows split over ThreadPool::Default(),
+// the loss summed per row in double in row order (independent of the thread count).
+// Matches the reference to a relative error of about 1e-6 (loss, log-probs, dlogits).
+Result<float> CrossEntropy(const float* logits, const int32_t* targets, const float* weights, int tokens, int vocab,
+                           float normalizer, float* token_logprobs, float* dlogits);
+Result<float> CrossEntropyAt(SimdLevel level, const float* logits, const int32_t* targets, const float* weights,
+                             int tokens, int vocab, float normalizer, float* token_logprobs, float* dlogits);
 
 }  // namespace tide::engine
