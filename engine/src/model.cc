@@ -289,37 +289,11 @@ Status Model::ForwardInto(std::span<const SequenceInput> sequences, const Forwar
     *options.record_routing = RouterChoices{c.num_experts_per_tok, n, {}};
     options.record_routing->experts.resize(num_layers);
   }
-  std::vector<float> h(static_cast<size_t>(n) * hidden), mlp_out(h.size());
-  for (int t = 0; t < n; ++t) {
-    std::copy_n(w.embed_tokens.data.data() + static_cast<ptrdiff_t>(ids[t]) * hidden, hidden,
-                h.data() + static_cast<ptrdiff_t>(t) * hidden);
-  }
   const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
   // Without caches every segment's keys are its new rows: k_all is k_new itself.
   bool cacheless = true;
   for (const SequenceInput& in : sequences) cacheless = cacheless && in.cache == nullptr;
-  LayerActs scratch;
-  std::vector<float> k_new, v_new;
-  double aux_sum = 0.0;
-  for (int l = 0; l < num_layers; ++l) {
-    const LayerWeights& lw = w.layers[l];
-    LayerActs& la = keep ? acts->layers[l] : scratch;
-    // Attention block.
-    la.h_in = h;
-    la.x1.resize(h.size());
-    RmsNorm(h.data(), lw.input_layernorm.data.data(), la.x1.data(), n, hidden, eps);
-    la.q_raw.resize(static_cast<size_t>(n) * qd);
-    la.k_raw.resize(static_cast<size_t>(n) * kvd);
-    k_new.resize(static_cast<size_t>(n) * kvd);
-    v_new.resize(k_new.size());
-    model_internal::LinearForward(la.x1.data(), lw.q_proj, la.q_raw.data(), n);
-    model_internal::LinearForward(la.x1.data(), lw.k_proj, la.k_raw.data(), n);
-    model_internal::LinearForward(la.x1.data(), lw.v_proj, v_new.data(), n);
-    la.q.resize(la.q_raw.size());
-    RmsNorm(la.q_raw.data(), lw.q_norm.data.data(), la.q.data(), n * heads, d, eps);
-    RmsNorm(la.k_raw.data(), lw.k_norm.data.data(), k_new.data(), n * kv_heads, d, eps);
-    RopeForward(la.q.data(), pos.data(), n, heads, d, c.rope_theta);
-    RopeForward(k_new.data(), pos.data(), n, kv_heads, d, c.rope_theta);
+  auto attend = [&](int l, LayerActs& la, std::vector<float>& k_new, std::vector<float>& v_new) {
     la.attn.resize(la.q.size());
     la.lse.resize(static_cast<size_t>(n) * heads);
     if (cacheless) {
@@ -362,24 +336,9 @@ Status Model::ForwardInto(std::span<const SequenceInput> sequences, const Forwar
                        la.attn.data() + static_cast<ptrdiff_t>(sg.row0) * qd,
                        la.lse.data() + static_cast<ptrdiff_t>(sg.row0) * heads);
     }
-    la.h_mid = h;
-    model_internal::LinearForward(la.attn.data(), lw.o_proj, la.h_mid.data(), n, 1.f);
-    // MLP block.
-    la.x2.resize(h.size());
-    RmsNorm(la.h_mid.data(), lw.post_attention_layernorm.data.data(), la.x2.data(), n, hidden, eps);
-    if (c.IsMoeLayer(l)) {
-      const int32_t* forced = options.forced_routing ? options.forced_routing->experts[l].data() : nullptr;
-      model_internal::MoeForward(c, lw, n, forced, keep, &la, mlp_out.data());
-      aux_sum += la.aux;
-      if (options.record_routing != nullptr) options.record_routing->experts[l] = la.ids;
-      if (options.expert_load != nullptr) {
-        for (int e = 0; e < c.num_experts; ++e) options.expert_load->tokens[l][e] += la.routed.rows(e);
-      }
-    } else {
-      model_internal::SwiGluMlpForward(lw.dense, la.x2.data(), n, &la.dense, mlp_out.data(), 0.f);
-    }
-    for (size_t i = 0; i < h.size(); ++i) h[i] = la.h_mid[i] + mlp_out[i];
-  }
+  };
+  std::vector<float> h;
+  const double aux_sum = model_internal::RunDecoderLayers(c, w, ids, pos, options, keep ? acts.get() : nullptr, attend, &h);
   for (size_t i = 0; i < sequences.size(); ++i) {
     if (sequences[i].cache != nullptr) sequences[i].cache->length = segs[i].past + segs[i].rows;
   }

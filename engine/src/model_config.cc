@@ -22,7 +22,8 @@ T CountParameters(const ModelConfig& c, bool active_only) {
   const T hidden = c.hidden_size;
   const T attention = hidden * c.q_dim() * 2 + hidden * c.kv_dim() * 2 + T(2) * c.head_dim + T(2) * hidden;
   const T swiglu_per_width = T(3) * hidden;
-  T total = T(c.vocab_size) * hidden + hidden;  // embeddings, final norm
+  // Embeddings (a token reads one row, unless the matrix is also the LM head), final norm.
+  T total = (active_only && !c.tie_word_embeddings ? hidden : T(c.vocab_size) * hidden) + hidden;
   if (!c.tie_word_embeddings) total += T(c.vocab_size) * hidden;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     total += attention;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "tide/engine/kernels/gemm.h"
@@ -91,6 +92,21 @@ struct Model::Activations {
 };
 
 namespace model_internal {
+
+// The attention step of one layer: given la.q [T, q_dim] (after q_norm and RoPE) and the
+// new rows' keys and values [T, kv_dim] (after k_norm and RoPE; the callee may take their
+// buffers), write la.attn [T, q_dim] (and la.lse when activations are kept) and store the
+// keys and values wherever this forward keeps them.
+using AttendFn =
+    std::function<void(int layer, LayerActs& la, std::vector<float>& k_new, std::vector<float>& v_new)>;
+
+// Embeddings and every decoder layer over tokens `ids` at positions `pos`; *h gets the
+// hidden states before the final norm. acts (kept activations) may be null. Returns the
+// sum over MoE layers of the balance loss term (la.aux). Routing and load options as
+// ForwardOptions.
+double RunDecoderLayers(const ModelConfig& c, const ModelWeights& w, const std::vector<int32_t>& ids,
+                        const std::vector<int32_t>& pos, const ForwardOptions& options, Model::Activations* acts,
+                        const AttendFn& attend, std::vector<float>* h);
 
 // Dense SwiGLU on rows of x [rows, hidden]: y (+)= down(silu(gate x) * up x). acts keeps
 // the intermediates (it is always filled; the caller decides whether to keep it).

@@ -119,7 +119,7 @@ TEST(ModelConfigTest, RepoConfigsLoad) {
   EXPECT_LE(s->NumParameters(), 30'000'000);
   EXPECT_LT(s->NumActiveParameters(), s->NumParameters());
   EXPECT_EQ(s->NumParameters(), 14'656'480);
-  EXPECT_EQ(s->NumActiveParameters(), 3'597'280);
+  EXPECT_EQ(s->NumActiveParameters(), 2'811'040);
 }
 
 TEST(ModelConfigTest, IsMoeLayerFollowsQwen3AndDeepSeekRules) {

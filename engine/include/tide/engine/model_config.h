@@ -68,7 +68,7 @@ struct ModelConfig {
   // True when layer `i` has a routed-expert MLP (else a dense SwiGLU of intermediate_size).
   bool IsMoeLayer(int layer) const;
   int64_t NumParameters() const;        // every weight
-  int64_t NumActiveParameters() const;  // weights one token touches (top-k experts)
+  int64_t NumActiveParameters() const;  // weights one token touches (top-k experts, one embedding row)
 
   friend bool operator==(const ModelConfig&, const ModelConfig&) = default;
 };
