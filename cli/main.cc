@@ -245,11 +245,11 @@ int Main(int argc, char** argv) {
   bench::BenchOptions bench_options;
   bool bench_json = false;
   CLI::App* bench_cmd = app.add_subcommand("bench", "run a benchmark (one JSON object per line with --json)");
-  bench_cmd->add_option("name", bench_name, "rmsnorm, swarm, engine (= kernels + decode + train), kernels, decode or train")->required();
+  bench_cmd->add_option("name", bench_name, "rmsnorm, swarm, engine (= kernels + decode + train), kernels, decode, train or serve")->required();
   bench_cmd->add_flag("--json", bench_json, "print JSON lines");
   bench_cmd->add_flag("--quick", bench_options.quick, "small shapes, for a smoke run");
   bench_cmd->add_option("--min-seconds", bench_options.min_seconds, "time per measured variant")->check(CLI::Range(0.0, 600.0));
-  bench_cmd->add_option("--model-config", bench_options.model_config, "decode/train: model config.json (default swarm-s)");
+  bench_cmd->add_option("--model-config", bench_options.model_config, "decode/train/serve: model config.json (default swarm-s)");
 
   CLI::App* tokenizer_cmd = app.add_subcommand("tokenizer", "byte-level BPE tokenizers");
   tokenizer_cmd->require_subcommand(1);

@@ -9,6 +9,7 @@
 
 #include "engine_bench.h"
 #include "model_bench.h"
+#include "serve_bench.h"
 #include "tide/engine/kernels/rmsnorm.h"
 #include "tide/orchestrator/run_manager.h"
 #include "tide/orchestrator/store.h"
@@ -124,7 +125,7 @@ double MedianSeconds(const std::function<void()>& fn, double min_seconds) {
 
 // "engine-openblas" is also accepted: the child process `engine` starts to time OpenBLAS.
 // "engine" runs "kernels", "decode" and "train" in turn.
-std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine", "kernels", "decode", "train"}; }
+std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine", "kernels", "decode", "train", "serve"}; }
 
 Status RunBench(const std::string& name, const BenchOptions& options, const std::function<void(const json&)>& emit) {
   if (name == "rmsnorm") return BenchRmsNorm(options, emit);
@@ -137,6 +138,7 @@ Status RunBench(const std::string& name, const BenchOptions& options, const std:
   if (name == "kernels") return BenchEngine(options, emit);
   if (name == "decode") return BenchDecode(options, emit);
   if (name == "train") return BenchTrain(options, emit);
+  if (name == "serve") return BenchServe(options, emit);
   if (name == "engine-openblas") return BenchEngineOpenBlas(options, emit);
   std::string known;
   for (const auto& n : BenchNames()) known += (known.empty() ? "" : ", ") + n;

@@ -4,13 +4,12 @@
 // softmax per query: running max m, running sum l and an unnormalised f32 accumulator
 // that is rescaled by exp(m_old - m_new) whenever the max grows. Tasks run on
 // ThreadPool::Default(). The micro-kernels (scores, exp + sum, P·V) come in AVX-512,
-// AVX2 and scalar forms chosen at run time.
+// AVX2 and scalar forms chosen at run time. The tile loop itself is ForwardTile
+// (attention_kernels.h), shared with the paged forward (paged_attention.cc).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
-#include <vector>
 
 #include "attention_kernels.h"
 #include "simd_exp.h"
@@ -20,26 +19,18 @@
 namespace tide::engine {
 namespace {
 
-using attention_internal::kKeyBlock;
-using attention_internal::PvScalar;
+using attention_internal::ForwardKernels;
+using attention_internal::PvRowsScalar;
 using attention_internal::ScoresScalar;
+using attention_internal::TransposeScalar;
 #if TIDE_SIMD_X86
-using attention_internal::PvAvx2;
-using attention_internal::PvAvx512;
+using attention_internal::PvRowsAvx2;
+using attention_internal::PvRowsAvx512;
 using attention_internal::ScoresAvx2;
 using attention_internal::ScoresAvx512;
+using attention_internal::TransposeAvx2;
+using attention_internal::TransposeAvx512;
 #endif
-
-constexpr int kQueryBlock = 16;
-
-struct MicroKernels {
-  attention_internal::ScoresFn scores;  // see attention_kernels.h
-  // s[j] = exp(s[j] - m) for j < n; returns the sum of those.
-  float (*exp_sum)(float* s, int n, float m);
-  attention_internal::PvFn pv;
-  // max_{j<n} s[j], n >= 1.
-  float (*max)(const float* s, int n);
-};
 
 float MaxScalar(const float* s, int n) {
   float m = s[0];
@@ -103,71 +94,45 @@ __attribute__((target("avx512f"))) float MaxAvx512(const float* s, int n) {
 
 #endif
 
-MicroKernels Pick(SimdLevel level) {
+}  // namespace
+
+namespace attention_internal {
+
+ForwardKernels PickForwardKernels(SimdLevel level) {
   if (!SimdLevelSupported(level)) level = DetectSimdLevel();
 #if TIDE_SIMD_X86
-  if (level == SimdLevel::kAvx512) return {ScoresAvx512, ExpSumAvx512, PvAvx512, MaxAvx512};
-  if (level == SimdLevel::kAvx2) return {ScoresAvx2, ExpSumAvx2, PvAvx2, MaxAvx2};
+  if (level == SimdLevel::kAvx512) return {TransposeAvx512, ScoresAvx512, ExpSumAvx512, PvRowsAvx512, MaxAvx512};
+  if (level == SimdLevel::kAvx2) return {TransposeAvx2, ScoresAvx2, ExpSumAvx2, PvRowsAvx2, MaxAvx2};
 #endif
-  return {ScoresScalar, ExpSumScalar, PvScalar, MaxScalar};
+  return {TransposeScalar, ScoresScalar, ExpSumScalar, PvRowsScalar, MaxScalar};
 }
 
-}  // namespace
+}  // namespace attention_internal
 
 void AttentionForwardAt(SimdLevel level, const AttentionShape& s, const float* q, const float* k, const float* v,
                         float* out, float* lse) {
+  using attention_internal::ContiguousRows;
+  using attention_internal::kQueryBlock;
   if (s.tokens <= 0 || s.heads <= 0 || s.head_dim <= 0 || s.kv_heads <= 0) return;
-  const MicroKernels mk = Pick(level);
+  const ForwardKernels mk = attention_internal::PickForwardKernels(level);
   const int d = s.head_dim;
   const int group = s.heads / s.kv_heads;
   const std::ptrdiff_t q_stride = static_cast<std::ptrdiff_t>(s.heads) * d;
   const std::ptrdiff_t kv_stride = static_cast<std::ptrdiff_t>(s.kv_heads) * d;
   const int q_blocks = (s.tokens + kQueryBlock - 1) / kQueryBlock;
   const int64_t tasks = static_cast<int64_t>(s.heads) * q_blocks;  // head-major: chunks mix short and long blocks
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
   ThreadPool::Default().ParallelFor(tasks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> kt(static_cast<size_t>(kKeyBlock) * d, 0.0f);
-    std::vector<float> sc(static_cast<size_t>(kQueryBlock) * kKeyBlock);
-    std::vector<float> acc(static_cast<size_t>(kQueryBlock) * d);
-    float m[kQueryBlock], l[kQueryBlock];
+    attention_internal::ForwardScratch scratch(d);
     for (int64_t task = begin; task < end; ++task) {
       const int h = static_cast<int>(task / q_blocks);
       const int t0 = static_cast<int>(task % q_blocks) * kQueryBlock;
       const int t1 = std::min(t0 + kQueryBlock, s.tokens);
-      const int nq = t1 - t0;
       const std::ptrdiff_t kv_off = static_cast<std::ptrdiff_t>(h / group) * d;
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      std::fill(m, m + kQueryBlock, kNegInf);
-      std::fill(l, l + kQueryBlock, 0.0f);
-      const int key_end = s.past + t1;  // the last query of the block sees keys < key_end
-      for (int j0 = 0; j0 < key_end; j0 += kKeyBlock) {
-        const int nkb = std::min(kKeyBlock, key_end - j0);
-        for (int j = 0; j < nkb; ++j) {
-          const float* src = k + (j0 + j) * kv_stride + kv_off;
-          for (int i = 0; i < d; ++i) kt[static_cast<size_t>(i) * kKeyBlock + j] = src[i];
-        }
-        for (int r = 0; r < nq; ++r) {
-          const int t = t0 + r;
-          const int nk = std::min(nkb, s.past + t + 1 - j0);
-          if (nk <= 0) continue;
-          float* srow = sc.data() + static_cast<size_t>(r) * kKeyBlock;
-          mk.scores(q + t * q_stride + static_cast<std::ptrdiff_t>(h) * d, kt.data(), d, s.scale, srow);
-          const float m_new = std::max(m[r], mk.max(srow, nk));
-          const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
-          const float sum = mk.exp_sum(srow, nk, m_new);
-          l[r] = l[r] * alpha + sum;
-          mk.pv(acc.data() + static_cast<size_t>(r) * d, alpha, srow, v + j0 * kv_stride + kv_off, kv_stride, nk, d);
-          m[r] = m_new;
-        }
-      }
-      for (int r = 0; r < nq; ++r) {
-        const int t = t0 + r;
-        float* oh = out + t * q_stride + static_cast<std::ptrdiff_t>(h) * d;
-        const float* a = acc.data() + static_cast<size_t>(r) * d;
-        for (int i = 0; i < d; ++i) oh[i] = a[i] / l[r];
-        if (lse != nullptr) lse[static_cast<std::ptrdiff_t>(t) * s.heads + h] = m[r] + std::log(l[r]);
-      }
+      const std::ptrdiff_t h_off = static_cast<std::ptrdiff_t>(h) * d;
+      attention_internal::ForwardTile(mk, ContiguousRows{k + kv_off, kv_stride}, ContiguousRows{v + kv_off, kv_stride},
+                                      q + h_off, out + h_off, q_stride, lse == nullptr ? nullptr : lse + h, s.heads,
+                                      s.past, t0, t1, d, s.scale, scratch);
     }
   });
 }

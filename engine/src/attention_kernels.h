@@ -1,13 +1,20 @@
 // Internal: the vectorised micro-kernels shared by the fast attention forward
-// (attention_fast.cc) and backward (attention_backward_fast.cc), in scalar, AVX2 and
-// AVX-512 forms. A block of kKeyBlock keys is held transposed ([d][kKeyBlock]) so scores
-// vectorise over keys. The SIMD forms carry their own target attributes: call them only
-// after checking the CPU supports that level.
+// (attention_fast.cc, paged_attention.cc) and backward (attention_backward_fast.cc), in
+// scalar, AVX2 and AVX-512 forms, and the forward's per-(head, query block) tile loop
+// (ForwardTile), shared by the contiguous and the paged forward. A block of kKeyBlock keys
+// is held transposed ([d][kKeyBlock]) so scores vectorise over keys. The SIMD forms carry
+// their own target attributes: call them only after checking the CPU supports that level.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "simd_exp.h"
+#include "tide/engine/kernels/cpu_features.h"
 
 namespace tide::engine::attention_internal {
 
@@ -17,6 +24,31 @@ inline constexpr int kKeyBlock = 64;
 using ScoresFn = void (*)(const float* q, const float* kt, int d, float scale, float* s);
 // acc[i] = alpha * acc[i] + sum_{j<n} p[j] v[j * stride + i] for i < d.
 using PvFn = void (*)(float* acc, float alpha, const float* p, const float* v, std::ptrdiff_t stride, int n, int d);
+// The same with row j of v at rows[j] (the forward: rows may lie anywhere, paged V).
+using PvRowsFn = void (*)(float* acc, float alpha, const float* p, const float* const* rows, int n, int d);
+
+// Row addressing for the P·V kernels, which are written once over `at(j)` = row j.
+struct StridedRows {
+  const float* v;
+  std::ptrdiff_t stride;
+  const float* operator()(int j) const { return v + j * stride; }
+};
+struct RowPointers {
+  const float* const* rows;
+  const float* operator()(int j) const { return rows[j]; }
+};
+
+// kt[i * kKeyBlock + j] = rows[j][i] for j < n <= kKeyBlock, i < d (rows may lie anywhere:
+// paged K). The SIMD forms write whole groups of 16 / 8 columns: kt columns n .. (n rounded
+// up) get copies of row n - 1, which callers never read.
+using TransposeFn = void (*)(const float* const* rows, int n, int d, float* kt);
+
+inline void TransposeScalar(const float* const* rows, int n, int d, float* kt) {
+  for (int j = 0; j < n; ++j) {
+    const float* r = rows[j];
+    for (int i = 0; i < d; ++i) kt[static_cast<std::ptrdiff_t>(i) * kKeyBlock + j] = r[i];
+  }
+}
 
 inline void ScoresScalar(const float* q, const float* kt, int d, float scale, float* s) {
   for (int j = 0; j < kKeyBlock; ++j) s[j] = 0.0f;
@@ -28,13 +60,20 @@ inline void ScoresScalar(const float* q, const float* kt, int d, float scale, fl
   for (int j = 0; j < kKeyBlock; ++j) s[j] *= scale;
 }
 
-inline void PvScalar(float* acc, float alpha, const float* p, const float* v, std::ptrdiff_t stride, int n, int d) {
+template <class At>
+inline void PvScalarAt(float* acc, float alpha, const float* p, At at, int n, int d) {
   for (int i = 0; i < d; ++i) acc[i] *= alpha;
   for (int j = 0; j < n; ++j) {
     const float pj = p[j];
-    const float* row = v + j * stride;
+    const float* row = at(j);
     for (int i = 0; i < d; ++i) acc[i] += pj * row[i];
   }
+}
+inline void PvScalar(float* acc, float alpha, const float* p, const float* v, std::ptrdiff_t stride, int n, int d) {
+  PvScalarAt(acc, alpha, p, StridedRows{v, stride}, n, d);
+}
+inline void PvRowsScalar(float* acc, float alpha, const float* p, const float* const* rows, int n, int d) {
+  PvScalarAt(acc, alpha, p, RowPointers{rows}, n, d);
 }
 
 #if TIDE_SIMD_X86
@@ -52,8 +91,8 @@ __attribute__((target("avx2,fma"))) inline void ScoresAvx2(const float* q, const
   for (int c = 0; c < kKeyBlock / 8; ++c) _mm256_storeu_ps(s + 8 * c, _mm256_mul_ps(a[c], vs));
 }
 
-__attribute__((target("avx2,fma"))) inline void PvAvx2(float* acc, float alpha, const float* p, const float* v,
-                                                       std::ptrdiff_t stride, int n, int d) {
+template <class At>
+__attribute__((target("avx2,fma"))) inline void PvAvx2At(float* acc, float alpha, const float* p, At at, int n, int d) {
   const __m256 va = _mm256_set1_ps(alpha);
   int i = 0;
   for (; i + 8 <= d; i += 8) {
@@ -61,16 +100,23 @@ __attribute__((target("avx2,fma"))) inline void PvAvx2(float* acc, float alpha, 
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-      const float* r = v + j * stride + i;
-      a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(r), a0);
-      a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(r + stride), a1);
-      a2 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 2]), _mm256_loadu_ps(r + 2 * stride), a2);
-      a3 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 3]), _mm256_loadu_ps(r + 3 * stride), a3);
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(at(j) + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(at(j + 1) + i), a1);
+      a2 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 2]), _mm256_loadu_ps(at(j + 2) + i), a2);
+      a3 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 3]), _mm256_loadu_ps(at(j + 3) + i), a3);
     }
-    for (; j < n; ++j) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * stride + i), a0);
+    for (; j < n; ++j) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(at(j) + i), a0);
     _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   }
-  if (i < d) PvScalar(acc + i, alpha, p, v + i, stride, n, d - i);
+  if (i < d) PvScalarAt(acc + i, alpha, p, [&](int j) { return at(j) + i; }, n, d - i);
+}
+__attribute__((target("avx2,fma"))) inline void PvAvx2(float* acc, float alpha, const float* p, const float* v,
+                                                       std::ptrdiff_t stride, int n, int d) {
+  PvAvx2At(acc, alpha, p, StridedRows{v, stride}, n, d);
+}
+__attribute__((target("avx2,fma"))) inline void PvRowsAvx2(float* acc, float alpha, const float* p,
+                                                           const float* const* rows, int n, int d) {
+  PvAvx2At(acc, alpha, p, RowPointers{rows}, n, d);
 }
 
 __attribute__((target("avx512f"))) inline void ScoresAvx512(const float* q, const float* kt, int d, float scale,
@@ -98,8 +144,9 @@ __attribute__((target("avx512f"))) inline void ScoresAvx512(const float* q, cons
   for (int c = 0; c < kKeyBlock / 16; ++c) _mm512_storeu_ps(s + 16 * c, _mm512_mul_ps(_mm512_add_ps(a[c], b[c]), vs));
 }
 
-__attribute__((target("avx512f"))) inline void PvAvx512(float* acc, float alpha, const float* p, const float* v,
-                                                        std::ptrdiff_t stride, int n, int d) {
+template <class At>
+__attribute__((target("avx512f"))) inline void PvAvx512At(float* acc, float alpha, const float* p, At at, int n,
+                                                          int d) {
   const __m512 va = _mm512_set1_ps(alpha);
   for (int i = 0; i < d; i += 16) {
     const __mmask16 k = d - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (d - i)) - 1u);
@@ -107,17 +154,206 @@ __attribute__((target("avx512f"))) inline void PvAvx512(float* acc, float alpha,
     __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-      const float* r = v + j * stride + i;
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(k, r), a0);
-      a1 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 1]), _mm512_maskz_loadu_ps(k, r + stride), a1);
-      a2 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 2]), _mm512_maskz_loadu_ps(k, r + 2 * stride), a2);
-      a3 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 3]), _mm512_maskz_loadu_ps(k, r + 3 * stride), a3);
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(k, at(j) + i), a0);
+      a1 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 1]), _mm512_maskz_loadu_ps(k, at(j + 1) + i), a1);
+      a2 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 2]), _mm512_maskz_loadu_ps(k, at(j + 2) + i), a2);
+      a3 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 3]), _mm512_maskz_loadu_ps(k, at(j + 3) + i), a3);
     }
-    for (; j < n; ++j) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(k, v + j * stride + i), a0);
+    for (; j < n; ++j) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(k, at(j) + i), a0);
     _mm512_mask_storeu_ps(acc + i, k, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+__attribute__((target("avx512f"))) inline void PvAvx512(float* acc, float alpha, const float* p, const float* v,
+                                                        std::ptrdiff_t stride, int n, int d) {
+  PvAvx512At(acc, alpha, p, StridedRows{v, stride}, n, d);
+}
+__attribute__((target("avx512f"))) inline void PvRowsAvx512(float* acc, float alpha, const float* p,
+                                                            const float* const* rows, int n, int d) {
+  PvAvx512At(acc, alpha, p, RowPointers{rows}, n, d);
+}
+
+// 8x8 blocks: unpack, shuffle, then swap 128-bit halves.
+__attribute__((target("avx2,fma"))) inline void TransposeAvx2(const float* const* rows, int n, int d, float* kt) {
+  for (int j0 = 0; j0 < n; j0 += 8) {
+    const float* p[8];
+    for (int r = 0; r < 8; ++r) p[r] = rows[std::min(j0 + r, n - 1)];
+    for (int i0 = 0; i0 < d; i0 += 8) {
+      const int w = std::min(8, d - i0);
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      __m256 x[8], t[8];
+      for (int r = 0; r < 8; ++r) x[r] = _mm256_maskload_ps(p[r] + i0, mask);
+      for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm256_unpacklo_ps(x[r], x[r + 1]);
+        t[r + 1] = _mm256_unpackhi_ps(x[r], x[r + 1]);
+      }
+      for (int g = 0; g < 8; g += 4) {
+        x[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        x[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+        x[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        x[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+      }
+      for (int c = 0; c < 4; ++c) {
+        t[c] = _mm256_permute2f128_ps(x[c], x[c + 4], 0x20);
+        t[c + 4] = _mm256_permute2f128_ps(x[c], x[c + 4], 0x31);
+      }
+      for (int c = 0; c < w; ++c) _mm256_storeu_ps(kt + static_cast<std::ptrdiff_t>(i0 + c) * kKeyBlock + j0, t[c]);
+    }
+  }
+}
+
+// The unmasked forms of these shuffles trip GCC 12's -Wmaybe-uninitialized (their
+// _mm512_undefined_* pass-through); the all-ones-mask forms compile to the same instruction.
+namespace avx512_shuffle {
+constexpr __mmask16 kAll16 = 0xFFFF;
+constexpr __mmask8 kAll8 = 0xFF;
+__attribute__((target("avx512f"))) inline __m512 UnpackLo(__m512 a, __m512 b) {
+  return _mm512_mask_unpacklo_ps(a, kAll16, a, b);
+}
+__attribute__((target("avx512f"))) inline __m512 UnpackHi(__m512 a, __m512 b) {
+  return _mm512_mask_unpackhi_ps(a, kAll16, a, b);
+}
+__attribute__((target("avx512f"))) inline __m512 UnpackLo64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, kAll8, x, _mm512_castps_pd(b)));
+}
+__attribute__((target("avx512f"))) inline __m512 UnpackHi64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, kAll8, x, _mm512_castps_pd(b)));
+}
+// Lanes 0, 2 of a then 0, 2 of b (kEven) or lanes 1, 3 of each (kOdd); a lane is 128 bits.
+constexpr int kEven = 0x88, kOdd = 0xDD;
+template <int kImm>
+__attribute__((target("avx512f"))) inline __m512 Lanes(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, kAll16, a, b, kImm);
+}
+}  // namespace avx512_shuffle
+
+// 16x16 blocks: unpack 32-bit, unpack 64-bit, then two rounds of 128-bit lane shuffles.
+__attribute__((target("avx512f"))) inline void TransposeAvx512(const float* const* rows, int n, int d, float* kt) {
+  using namespace avx512_shuffle;
+  for (int j0 = 0; j0 < n; j0 += 16) {
+    const float* p[16];
+    for (int r = 0; r < 16; ++r) p[r] = rows[std::min(j0 + r, n - 1)];
+    for (int i0 = 0; i0 < d; i0 += 16) {
+      const int w = std::min(16, d - i0);
+      const __mmask16 k = static_cast<__mmask16>((1u << w) - 1u);
+      __m512 x[16], t[16];
+      for (int r = 0; r < 16; ++r) x[r] = _mm512_maskz_loadu_ps(k, p[r] + i0);
+      for (int r = 0; r < 16; r += 2) {
+        t[r] = UnpackLo(x[r], x[r + 1]);
+        t[r + 1] = UnpackHi(x[r], x[r + 1]);
+      }
+      for (int g = 0; g < 16; g += 4) {
+        x[g] = UnpackLo64(t[g], t[g + 2]);
+        x[g + 1] = UnpackHi64(t[g], t[g + 2]);
+        x[g + 2] = UnpackLo64(t[g + 1], t[g + 3]);
+        x[g + 3] = UnpackHi64(t[g + 1], t[g + 3]);
+      }
+      // x[4q + c] holds columns {c, c+4, c+8, c+12} (one per 128-bit lane) of rows 4q..4q+3.
+      for (int h = 0; h < 16; h += 8) {
+        for (int c = 0; c < 4; ++c) {
+          t[h + c] = Lanes<kEven>(x[h + c], x[h + 4 + c]);
+          t[h + 4 + c] = Lanes<kOdd>(x[h + c], x[h + 4 + c]);
+        }
+      }
+      for (int c = 0; c < 8; ++c) {
+        x[c] = Lanes<kEven>(t[c], t[8 + c]);
+        x[8 + c] = Lanes<kOdd>(t[c], t[8 + c]);
+      }
+      for (int c = 0; c < w; ++c) _mm512_storeu_ps(kt + static_cast<std::ptrdiff_t>(i0 + c) * kKeyBlock + j0, x[c]);
+    }
   }
 }
 
 #endif  // TIDE_SIMD_X86
+
+inline constexpr int kQueryBlock = 16;  // queries per forward task
+
+// The forward's micro-kernels at one SIMD level (attention_fast.cc).
+struct ForwardKernels {
+  TransposeFn transpose;
+  ScoresFn scores;
+  float (*exp_sum)(float* s, int n, float m);  // s[j] = exp(s[j] - m) for j < n; returns their sum
+  PvRowsFn pv;
+  float (*max)(const float* s, int n);  // max_{j<n} s[j], n >= 1
+};
+// An unsupported level falls back to the best supported one.
+ForwardKernels PickForwardKernels(SimdLevel level);
+
+// Per-participant scratch of ForwardTile for head_dim d.
+struct ForwardScratch {
+  explicit ForwardScratch(int d)
+      : kt(static_cast<size_t>(kKeyBlock) * d, 0.0f),
+        sc(static_cast<size_t>(kQueryBlock) * kKeyBlock),
+        acc(static_cast<size_t>(kQueryBlock) * d) {}
+  std::vector<float> kt, sc, acc;
+};
+
+// Key / value row accessors for ForwardTile. Row(j) points at row j (of this kv head);
+// rows j .. j + Run(j) - 1 are contiguous, `stride` floats apart.
+struct ContiguousRows {
+  const float* base;
+  std::ptrdiff_t stride;
+  const float* Row(int j) const { return base + j * stride; }
+  int Run(int /*j*/) const { return std::numeric_limits<int>::max(); }
+};
+
+// out[j] = rows.Row(j0 + j) for j < n, one Run at a time.
+template <class Rows>
+void GatherRows(const Rows& rows, int j0, int n, const float** out) {
+  for (int j = 0; j < n;) {
+    const float* row = rows.Row(j0 + j);
+    for (int e = j + std::min(rows.Run(j0 + j), n - j); j < e; ++j, row += rows.stride) out[j] = row;
+  }
+}
+
+// One queries-by-keys tile walk, flash-attention style: queries t0 .. t1-1 (t1 - t0 <=
+// kQueryBlock) of one head, new token t seeing keys 0 .. past + t, keys taken kKeyBlock at a
+// time with an online softmax per query. Each key block's K and V row addresses are gathered
+// once through the accessors (so a block may straddle paged blocks); K rows are transposed
+// into kt, V rows are read in place by the P·V kernel. q / out point at token 0 of this
+// head, rows q_stride apart; lse (null: not written) at token 0 of this head, lse_stride
+// apart.
+template <class Rows>
+void ForwardTile(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const float* q, float* out,
+                 std::ptrdiff_t q_stride, float* lse, std::ptrdiff_t lse_stride, int past, int t0, int t1, int d,
+                 float scale, ForwardScratch& scratch) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  float* kt = scratch.kt.data();
+  float* acc = scratch.acc.data();
+  float m[kQueryBlock], l[kQueryBlock];
+  const float* kp[kKeyBlock];  // this key block's K and V rows
+  const float* vp[kKeyBlock];
+  const int nq = t1 - t0;
+  std::fill(scratch.acc.begin(), scratch.acc.end(), 0.0f);
+  std::fill(m, m + kQueryBlock, kNegInf);
+  std::fill(l, l + kQueryBlock, 0.0f);
+  const int key_end = past + t1;  // the last query of the block sees keys < key_end
+  for (int j0 = 0; j0 < key_end; j0 += kKeyBlock) {
+    const int nkb = std::min(kKeyBlock, key_end - j0);
+    GatherRows(krows, j0, nkb, kp);
+    GatherRows(vrows, j0, nkb, vp);
+    mk.transpose(kp, nkb, d, kt);
+    for (int r = 0; r < nq; ++r) {
+      const int t = t0 + r;
+      const int nk = std::min(nkb, past + t + 1 - j0);
+      if (nk <= 0) continue;
+      float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
+      mk.scores(q + t * q_stride, kt, d, scale, srow);
+      const float m_new = std::max(m[r], mk.max(srow, nk));
+      const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
+      l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
+      mk.pv(acc + static_cast<size_t>(r) * d, alpha, srow, vp, nk, d);
+      m[r] = m_new;
+    }
+  }
+  for (int r = 0; r < nq; ++r) {
+    const int t = t0 + r;
+    float* oh = out + t * q_stride;
+    const float* a = acc + static_cast<size_t>(r) * d;
+    for (int i = 0; i < d; ++i) oh[i] = a[i] / l[r];
+    if (lse != nullptr) lse[t * lse_stride] = m[r] + std::log(l[r]);
+  }
+}
 
 }  // namespace tide::engine::attention_internal

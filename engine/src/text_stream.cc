@@ -37,7 +37,10 @@ std::string TextStream::Release(size_t n) {
 std::string TextStream::Add(int32_t token, bool* stopped) {
   *stopped = stopped_;
   if (stopped_) return "";
-  if (!(skip_special_ && tokenizer_->IsAddedToken(token))) pending_ += tokenizer_->TokenBytes(token);
+  // The tokenizer's own rule: special added tokens (<|im_end|>) drop out, others (<tool_call>) stay.
+  const int32_t one[] = {token};
+  Result<std::string> bytes = tokenizer_->Decode(one, skip_special_);
+  if (bytes.ok()) pending_ += *bytes;
   // The earliest completed stop string wins.
   size_t stop_at = std::string::npos;
   for (const std::string& s : stops_) stop_at = std::min(stop_at, pending_.find(s));

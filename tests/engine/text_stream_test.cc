@@ -74,7 +74,8 @@ TEST(TextStreamTest, FlushReleasesAHeldPrefixAndSpecialTokensAreSkipped) {
   bool stopped = false;
   EXPECT_EQ(Stream(&ts, Bytes("okST"), &stopped), "ok");
   EXPECT_EQ(ts.Add(im_end, &stopped), "");
-  EXPECT_EQ(ts.Flush(), "ST");
+  EXPECT_EQ(ts.Add(*tok.AddedTokenId("<tool_call>"), &stopped), "ST<tool_call>");  // not special: kept
+  EXPECT_EQ(ts.Flush(), "");
   TextStream keep(&tok, {}, /*skip_special=*/false);
   EXPECT_EQ(keep.Add(im_end, &stopped), "<|im_end|>");
 }

@@ -54,6 +54,8 @@
 
 namespace tide::engine {
 
+class KvBlockPool;
+
 // Gradients have the weights' shapes and names (NamedParameters walks both alike).
 using Gradients = ModelWeights;
 
@@ -99,6 +101,15 @@ struct SequenceInput {
   std::span<const int32_t> tokens;
   std::span<const int32_t> positions;
   KvCache* cache = nullptr;
+};
+
+// One sequence of a paged (serving) forward: `tokens` at positions past .. past + n − 1;
+// block_table lists the KvBlockPool blocks holding its positions 0 .. past + n − 1 (the
+// first `past` already written, the rest written by this forward).
+struct PagedSequenceInput {
+  std::span<const int32_t> tokens;
+  int past = 0;
+  std::span<const int32_t> block_table;
 };
 
 struct LossOptions {
@@ -156,6 +167,14 @@ class Model {
   // options and expert loads cover all rows in that order. InvalidArgument as Forward, and
   // for a cache given twice; on error no cache changes.
   Result<Tensor> ForwardBatch(std::span<const SequenceInput> sequences, const ForwardOptions& options = {});
+  // The serving forward over a paged KV cache (kv_block_pool.h, continuous batching): writes
+  // each sequence's new keys and values into its blocks, attends over its own positions, and
+  // returns the logits of each sequence's LAST row only: [sequences, vocab]. Routing and load
+  // options cover all rows in order; keep_activations and forced_routing are refused. InvalidArgument for a pool
+  // of another shape, a block table too short or naming a block out of range, or bad tokens;
+  // then nothing is written. Concurrent calls must use disjoint blocks.
+  Result<Tensor> ForwardPaged(std::span<const PagedSequenceInput> sequences, KvBlockPool* pool,
+                              const ForwardOptions& options = {});
 
   // A zeroed gradient container shaped like the weights.
   Gradients ZeroGradients() const;

@@ -17,7 +17,8 @@ namespace tide::engine {
 
 class TextStream {
  public:
-  // skip_special: special tokens add no text (their ids still count as generated).
+  // skip_special: special tokens (<|im_end|>, not <tool_call>) add no text; their ids still
+  // count as generated. An id that is not a token adds nothing.
   TextStream(const Tokenizer* tokenizer, std::vector<std::string> stops, bool skip_special = true);
 
   // Adds one token; returns the text it releases. *stopped becomes true when a stop string

@@ -1,0 +1,209 @@
+#include "tide/engine/kernels/paged_attention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "tide/engine/kernels/attention.h"
+#include "tide/engine/kernels/cpu_features.h"
+
+namespace tide::engine {
+namespace {
+
+using testing::RandomVector;
+using testing::SupportedLevels;
+
+// Relative error of each query's output row against the reference row (||Δ|| / ||ref||),
+// worst over rows; NaN anywhere fails. Same measure as attention_fast_test.cc.
+double WorstRowError(const std::vector<float>& out, const std::vector<float>& ref, int d) {
+  double worst = 0.0;
+  for (size_t r = 0; r * d < ref.size(); ++r) {
+    double diff = 0.0, norm = 0.0;
+    for (int i = 0; i < d; ++i) {
+      const float o = out[r * d + i];
+      if (std::isnan(o)) return std::numeric_limits<double>::infinity();
+      const double e = static_cast<double>(o) - ref[r * d + i];
+      diff += e * e;
+      norm += static_cast<double>(ref[r * d + i]) * ref[r * d + i];
+    }
+    worst = std::max(worst, std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30));
+  }
+  return worst;
+}
+
+struct SeqSpec {
+  int tokens, past;
+};
+
+// Decode rows and prefill chunks; totals straddle 64-key tiles and 16-query blocks.
+const SeqSpec kMixed[] = {{1, 0}, {1, 37}, {1, 200}, {17, 0}, {64, 64}, {70, 130}};
+
+// A block pool of random K/V with a few spare blocks, each sequence owning a shuffled,
+// non-contiguous set of block ids, plus every sequence's queries, its K/V gathered
+// contiguous (for the reference) and NaN-poisoned outputs.
+struct Batch {
+  AttentionShape shape;
+  PagedKv kv;
+  std::vector<float> k_pool, v_pool;
+  std::vector<std::vector<int32_t>> tables;
+  std::vector<std::vector<float>> q, k, v, out;
+  std::vector<PagedSequence> seqs;
+
+  Batch(std::mt19937& rng, std::span<const SeqSpec> specs, int heads, int kv_heads, int d, int block_size) {
+    shape.heads = heads;
+    shape.kv_heads = kv_heads;
+    shape.head_dim = d;
+    shape.scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t row = static_cast<int64_t>(kv_heads) * d;
+    int blocks = 3;  // spares nobody reads
+    for (const SeqSpec& s : specs) blocks += (s.past + s.tokens + block_size - 1) / block_size;
+    kv.block_size = block_size;
+    kv.block_stride = block_size * row + 7;  // padded: the stride is not implied by block_size
+    k_pool = RandomVector(rng, static_cast<size_t>(blocks * kv.block_stride), -2.5f, 2.5f);
+    v_pool = RandomVector(rng, k_pool.size(), -1.0f, 1.0f);
+    kv.k = k_pool.data();
+    kv.v = v_pool.data();
+    std::vector<int32_t> ids(static_cast<size_t>(blocks));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    size_t used = 0;
+    for (const SeqSpec& s : specs) {
+      const int total = s.past + s.tokens;
+      tables.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(used),
+                          ids.begin() + static_cast<std::ptrdiff_t>(used) + (total + block_size - 1) / block_size);
+      used += tables.back().size();
+      std::vector<float> kc(static_cast<size_t>(total * row)), vc(kc.size());
+      for (int j = 0; j < total; ++j) {
+        const int64_t at = tables.back()[static_cast<size_t>(j / block_size)] * kv.block_stride + (j % block_size) * row;
+        std::copy_n(k_pool.begin() + at, row, kc.begin() + j * row);
+        std::copy_n(v_pool.begin() + at, row, vc.begin() + j * row);
+      }
+      k.push_back(std::move(kc));
+      v.push_back(std::move(vc));
+      q.push_back(RandomVector(rng, static_cast<size_t>(s.tokens) * heads * d, -2.5f, 2.5f));
+      out.emplace_back(q.back().size(), std::numeric_limits<float>::quiet_NaN());
+    }
+    for (size_t i = 0; i < tables.size(); ++i) {
+      seqs.push_back({specs[i].tokens, specs[i].past, q[i].data(), out[i].data(), tables[i].data()});
+    }
+  }
+
+  std::vector<float> Reference(size_t i) const {
+    AttentionShape s = shape;
+    s.tokens = seqs[i].tokens;
+    s.past = seqs[i].past;
+    std::vector<float> ref(q[i].size());
+    AttentionForwardReference(s, q[i].data(), k[i].data(), v[i].data(), ref.data(), nullptr);
+    return ref;
+  }
+};
+
+struct HeadShape {
+  int heads, kv_heads, head_dim;
+};
+const HeadShape kShapes[] = {{6, 2, 32}, {4, 4, 64}, {8, 1, 20}};
+const int kBlockSizes[] = {1, 16, 64, 5};
+
+TEST(PagedAttentionTest, MixedBatchMatchesReferenceAtEveryLevel) {
+  std::mt19937 rng(41);
+  for (SimdLevel level : SupportedLevels()) {
+    for (const HeadShape& hs : kShapes) {
+      for (int bs : kBlockSizes) {
+        Batch b(rng, kMixed, hs.heads, hs.kv_heads, hs.head_dim, bs);
+        PagedAttentionForwardAt(level, b.shape, b.kv, b.seqs);
+        for (size_t i = 0; i < b.seqs.size(); ++i) {
+          EXPECT_LT(WorstRowError(b.out[i], b.Reference(i), hs.head_dim), 1e-5)
+              << SimdLevelName(level) << " heads=" << hs.heads << "/" << hs.kv_heads << " d=" << hs.head_dim
+              << " block=" << bs << " tokens=" << b.seqs[i].tokens << " past=" << b.seqs[i].past;
+        }
+      }
+    }
+  }
+}
+
+TEST(PagedAttentionTest, IndependentOfBatchComposition) {
+  std::mt19937 rng(42);
+  for (SimdLevel level : SupportedLevels()) {
+    for (int bs : kBlockSizes) {
+      Batch b(rng, kMixed, 6, 2, 32, bs);
+      PagedAttentionForwardAt(level, b.shape, b.kv, b.seqs);
+      // Each sequence alone, then the batch reversed: bit-identical outputs.
+      for (size_t i = 0; i < b.seqs.size(); ++i) {
+        std::vector<float> alone(b.out[i].size(), std::numeric_limits<float>::quiet_NaN());
+        PagedSequence s = b.seqs[i];
+        s.out = alone.data();
+        PagedAttentionForwardAt(level, b.shape, b.kv, std::span<const PagedSequence>(&s, 1));
+        EXPECT_EQ(alone, b.out[i]) << SimdLevelName(level) << " block=" << bs << " seq=" << i;
+      }
+      std::vector<std::vector<float>> outs;
+      std::vector<PagedSequence> reversed(b.seqs.rbegin(), b.seqs.rend());
+      for (PagedSequence& s : reversed) {
+        outs.emplace_back(static_cast<size_t>(s.tokens) * 6 * 32, std::numeric_limits<float>::quiet_NaN());
+        s.out = outs.back().data();
+      }
+      PagedAttentionForwardAt(level, b.shape, b.kv, reversed);
+      for (size_t i = 0; i < b.seqs.size(); ++i) EXPECT_EQ(outs[b.seqs.size() - 1 - i], b.out[i]);
+    }
+  }
+}
+
+TEST(PagedAttentionTest, MatchesContiguousForwardBitForBit) {
+  // The shared tile loop reaches rows through the block table but does the same arithmetic
+  // as AttentionForward on the K/V gathered contiguous, whatever the block size.
+  std::mt19937 rng(43);
+  for (SimdLevel level : SupportedLevels()) {
+    for (int bs : {1, 5, 16, 64, 128}) {
+      Batch b(rng, kMixed, 8, 2, 48, bs);
+      PagedAttentionForwardAt(level, b.shape, b.kv, b.seqs);
+      for (size_t i = 0; i < b.seqs.size(); ++i) {
+        AttentionShape s = b.shape;
+        s.tokens = b.seqs[i].tokens;
+        s.past = b.seqs[i].past;
+        std::vector<float> out(b.q[i].size());
+        AttentionForwardAt(level, s, b.q[i].data(), b.k[i].data(), b.v[i].data(), out.data(), nullptr);
+        EXPECT_EQ(out, b.out[i]) << SimdLevelName(level) << " block=" << bs << " seq=" << i;
+      }
+    }
+  }
+}
+
+TEST(PagedAttentionTest, SharedPrefixBlocksAndDefaultEntryPoint) {
+  // Two sequences read the same prefix blocks (prefix caching); the default entry point
+  // equals the best level.
+  std::mt19937 rng(44);
+  const SeqSpec specs[] = {{3, 40}, {1, 45}};
+  Batch b(rng, specs, 4, 2, 16, 16);
+  b.tables[1][0] = b.tables[0][0];  // positions 0..15 shared
+  b.tables[1][1] = b.tables[0][1];  // positions 16..31 shared
+  for (int j = 0; j < 32; ++j) {
+    const int64_t row = 2 * 16, at = b.tables[0][static_cast<size_t>(j / 16)] * b.kv.block_stride + (j % 16) * row;
+    std::copy_n(b.k_pool.begin() + at, row, b.k[1].begin() + j * row);
+    std::copy_n(b.v_pool.begin() + at, row, b.v[1].begin() + j * row);
+  }
+  PagedAttentionForward(b.shape, b.kv, b.seqs);
+  for (size_t i = 0; i < b.seqs.size(); ++i) EXPECT_LT(WorstRowError(b.out[i], b.Reference(i), 16), 1e-5);
+  std::vector<std::vector<float>> best = b.out;
+  PagedAttentionForwardAt(DetectSimdLevel(), b.shape, b.kv, b.seqs);
+  EXPECT_EQ(best, b.out);
+}
+
+TEST(PagedAttentionTest, EmptyBatchIsNoOp) {
+  AttentionShape shape{0, 0, 6, 2, 32, 0.17677669f};
+  PagedKv kv{nullptr, nullptr, 16 * 64, 16};
+  PagedAttentionForward(shape, kv, {});
+  // Sequences without new tokens write nothing.
+  std::vector<float> out(6 * 32, 7.0f);
+  const PagedSequence idle{0, 10, nullptr, out.data(), nullptr};
+  PagedAttentionForward(shape, kv, std::span<const PagedSequence>(&idle, 1));
+  EXPECT_EQ(out, std::vector<float>(6 * 32, 7.0f));
+}
+
+}  // namespace
+}  // namespace tide::engine

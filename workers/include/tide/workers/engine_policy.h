@@ -1,0 +1,41 @@
+// EnginePolicy: the Policy on Tide's own engine. It renders an agent's messages and tools
+// with the built-in chat template, generates on a shared InferenceEngine (all agents of a
+// swarm batch together there and share the KV blocks of their common system prompt and
+// tool specs), and parses <tool_call> blocks back into OpenAI tool calls.
+//
+// Reproducibility: a request's seed is Options::seed mixed with the agent's name and the
+// length of its context, so the same agent at the same point samples the same tokens.
+// Errors: a context the engine refuses (too long, …) is the engine's status; generation
+// that ends by cancellation is CANCELLED.
+// Ownership: borrows the engine (it must outlive the policy). Thread safety: Generate may
+// be called concurrently (the engine is).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tide/engine/inference_engine.h"
+#include "tide/workers/policy.h"
+
+namespace tide::workers {
+
+class EnginePolicy : public Policy {
+ public:
+  struct Options {
+    float temperature = 0.7f;
+    float top_p = 1.f;
+    int max_tokens = 512;
+    uint64_t seed = 0;
+    bool enable_thinking = false;  // false: the prompt closes an empty <think> block
+  };
+  EnginePolicy(engine::InferenceEngine* engine, Options options);
+
+  std::string name() const override { return "engine"; }
+  Result<PolicyResponse> Generate(const PolicyRequest& request) override;
+
+ private:
+  engine::InferenceEngine* engine_;
+  Options options_;
+};
+
+}  // namespace tide::workers

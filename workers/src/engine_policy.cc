@@ -1,0 +1,48 @@
+#include "tide/workers/engine_policy.h"
+
+#include <functional>
+#include <utility>
+
+#include "tide/engine/chat_template.h"
+
+namespace tide::workers {
+
+EnginePolicy::EnginePolicy(engine::InferenceEngine* engine, Options options)
+    : engine_(engine), options_(std::move(options)) {}
+
+Result<PolicyResponse> EnginePolicy::Generate(const PolicyRequest& request) {
+  if (request.messages == nullptr) return InvalidArgument("EnginePolicy: no messages");
+  const nlohmann::json tools =
+      request.tools != nullptr && !request.tools->empty() ? ToJson(*request.tools) : nlohmann::json();
+  engine::ChatTemplateOptions template_options;
+  template_options.add_generation_prompt = true;
+  template_options.enable_thinking = options_.enable_thinking;
+  TIDE_ASSIGN_OR_RETURN(const std::string prompt, engine::RenderChat(ToJson(*request.messages), tools, template_options));
+  const engine::Tokenizer& tokenizer = engine_->tokenizer();
+  engine::GenerateRequest gen;
+  gen.prompt = tokenizer.Encode(prompt, /*allow_special=*/true);
+  gen.params.sampling.temperature = options_.temperature;
+  gen.params.sampling.top_p = options_.top_p;
+  gen.params.max_tokens = options_.max_tokens;
+  gen.params.seed = options_.seed ^ (std::hash<std::string>{}(request.agent) * 0x9E3779B97F4A7C15ULL) ^
+                    (static_cast<uint64_t>(request.messages->size()) << 32);
+  for (const char* stop : {"<|im_end|>", "<|endoftext|>"}) {
+    if (auto id = tokenizer.AddedTokenId(stop)) gen.params.stop_token_ids.push_back(*id);
+  }
+  TIDE_ASSIGN_OR_RETURN(engine::GenerationResult result, engine_->Generate(std::move(gen), request.cancelled));
+  if (result.finish_reason == engine::FinishReason::kCancelled) return Cancelled("generation cancelled");
+  const engine::ParsedAssistantOutput parsed = engine::ParseAssistantOutput(result.text);
+  PolicyResponse response;
+  response.message.role = "assistant";
+  response.message.content = parsed.content;
+  for (size_t i = 0; i < parsed.tool_calls.size(); ++i) {
+    response.message.tool_calls.push_back(
+        {"call_" + std::to_string(request.messages->size()) + "_" + std::to_string(i), parsed.tool_calls[i].name,
+         parsed.tool_calls[i].arguments});
+  }
+  response.usage.prompt_tokens = result.prompt_tokens;
+  response.usage.completion_tokens = result.completion_tokens;
+  return response;
+}
+
+}  // namespace tide::workers
