@@ -22,7 +22,11 @@
 #include "tokenizer_command.h"
 #include "train_command.h"
 #include "tide/core/log.h"
+#include "tide/engine/checkpoint.h"
+#include "tide/engine/inference_engine.h"
+#include "tide/engine/tokenizer_json.h"
 #include "tide/orchestrator/server.h"
+#include "tide/workers/engine_policy.h"
 
 namespace tide::cli {
 namespace {
@@ -84,7 +88,39 @@ void OnSignal(int sig) {
   (void)ignored;
 }
 
-int ServeCommand(const orchestrator::ServerOptions& options) {
+struct ServeArgs {
+  orchestrator::ServerOptions server;
+  std::string model_dir;  // empty: no model (swarms use the oracle policy)
+  engine::InferenceEngine::Options engine;
+};
+
+int ServeCommand(ServeArgs args) {
+  orchestrator::ServerOptions& options = args.server;
+  // The served model, when given: the Engine service, the OpenAI HTTP API, and the policy
+  // the swarms decode with. Declared before the server so it outlives it.
+  std::unique_ptr<engine::ModelWeights> weights;
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<engine::Tokenizer> tokenizer;
+  std::unique_ptr<engine::InferenceEngine> inference;
+  if (!args.model_dir.empty()) {
+    Result<engine::ModelWeights> w = engine::LoadModel(args.model_dir);
+    if (!w.ok()) return Fail(w.status());
+    weights = std::make_unique<engine::ModelWeights>(std::move(*w));
+    Result<engine::Tokenizer> t = engine::LoadTokenizerJson((std::filesystem::path(args.model_dir) / "tokenizer.json").string());
+    if (!t.ok()) return Fail(t.status());
+    tokenizer = std::make_unique<engine::Tokenizer>(std::move(*t));
+    Result<engine::Model> m = engine::Model::Create(weights.get());
+    if (!m.ok()) return Fail(m.status());
+    model = std::make_unique<engine::Model>(std::move(*m));
+    Result<std::unique_ptr<engine::InferenceEngine>> e = engine::InferenceEngine::Create(model.get(), tokenizer.get(), args.engine);
+    if (!e.ok()) return Fail(e.status());
+    inference = std::move(*e);
+    options.engine = inference.get();
+    options.model_id = std::filesystem::path(args.model_dir).filename().string();
+    if (options.model_id.empty()) options.model_id = std::filesystem::path(args.model_dir).parent_path().filename().string();
+    options.model_config_json = engine::ModelConfigToJson(weights->config).dump(2);
+    options.policy = std::make_shared<workers::EnginePolicy>(inference.get(), workers::EnginePolicy::Options{});
+  }
   if (pipe(g_signal_pipe) != 0) return Fail(Internal("cannot create the signal pipe"));
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
@@ -95,6 +131,10 @@ int ServeCommand(const orchestrator::ServerOptions& options) {
   if (!server.ok()) return Fail(server.status());
   std::cout << "tide serve: listening on " << options.host << ":" << (*server)->port() << " (db " << options.db_path
             << ")" << std::endl;
+  if ((*server)->http_port() >= 0) {
+    std::cout << "tide serve: model " << options.model_id << ", OpenAI API on http://" << options.host << ":"
+              << (*server)->http_port() << "/v1" << std::endl;
+  }
   orchestrator::Server* s = server->get();
   std::thread signals([s] {
     char sig = 0;
@@ -221,12 +261,19 @@ int Main(int argc, char** argv) {
   swarm->add_option("--policy", spec.policy, "policy every agent decodes through")->capture_default_str();
   swarm->add_option("--timeout", spec.timeout_s, "wall-clock deadline in seconds (0 = none)")->check(CLI::Range(0.0, 604800.0));
 
-  orchestrator::ServerOptions serve_options;
+  ServeArgs serve_args;
+  orchestrator::ServerOptions& serve_options = serve_args.server;
   serve_options.db_path = DefaultDbPath();
-  CLI::App* serve = app.add_subcommand("serve", "serve the gRPC API (Orchestrator, Env, health, reflection)");
+  serve_options.http_port = 8000;
+  CLI::App* serve = app.add_subcommand("serve", "serve the gRPC API (Orchestrator, Env, Engine, health, reflection) and, with --model, the OpenAI HTTP API");
   serve->add_option("--host", serve_options.host, "address to bind")->capture_default_str();
   serve->add_option("--port", serve_options.port, "port (0 picks a free one)")->check(CLI::Range(0, 65535))->capture_default_str();
   serve->add_option("--db", serve_options.db_path, "RocksDB database folder (default $TIDE_DB or ~/.tide/db)");
+  serve->add_option("--model", serve_args.model_dir, "model folder (config.json, model.safetensors, tokenizer.json) to serve; swarms then decode on it");
+  serve->add_option("--http-port", serve_options.http_port, "OpenAI-compatible HTTP port with --model (0 picks a free one, -1 off)")
+      ->check(CLI::Range(-1, 65535))->capture_default_str();
+  serve->add_option("--max-running", serve_args.engine.max_running, "sequences decoding at once")->check(CLI::Range(1, 4096))->capture_default_str();
+  serve->add_option("--kv-blocks", serve_args.engine.kv_blocks, "KV cache blocks of 16 tokens (0: sized from --max-running)")->check(CLI::Range(0, 1 << 24));
 
   CLI::App* runs = app.add_subcommand("runs", "stored runs");
   runs->require_subcommand(1);
@@ -305,7 +352,7 @@ int Main(int argc, char** argv) {
   if (*serve) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(serve_options.db_path).parent_path(), ec);
-    return ServeCommand(serve_options);
+    return ServeCommand(serve_args);
   }
   if (*list) return RunsList(common, limit);
   if (*tok_train) return RunTokenizerTrain(tok_input, tok_vocab, tok_out);

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "serve_process.h"
 #include "shell.h"
 #include "tide/orchestrator/store.h"
 #include "tide/v1/env.grpc.pb.h"
@@ -26,51 +27,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-
-// A `tide serve` child process on a free loopback port.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::string& db) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      execl(TIDE_BIN, TIDE_BIN, "serve", "--port", "0", "--db", db.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    // The server prints "tide serve: listening on 127.0.0.1:PORT (db ...)" once bound.
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    const auto colon = line.rfind(':', line.find(" (db"));
-    if (line.find("listening on") != std::string::npos && colon != std::string::npos) {
-      port_ = std::stoi(line.substr(colon + 1));
-    }
-  }
-  ~ServeProcess() { Stop(); }
-
-  int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
-  // SIGTERM, then wait; returns the exit status.
-  int Stop() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
+using tide::e2e::ServeProcess;
 
 // grpc.health.v1.Health/Check through the generic stub: the request is an empty
 // HealthCheckRequest (service ""), the response's field 1 is the serving status.

@@ -54,7 +54,7 @@ TEST(EnginePolicyTest, FineTunedModelCallsTheToolThroughThePolicy) {
   // One SFT example: the prompt as the policy renders it, then the assistant's tool call.
   engine::ChatTemplateOptions to;
   to.add_generation_prompt = true;
-  to.enable_thinking = false;
+  to.enable_thinking = true;
   const std::string prompt = engine::RenderChat(ToJson(context), ToJson(tools), to).value();
   const std::string answer = "<tool_call>\n{\"name\": \"search\", \"arguments\": {\"query\": \"tide\"}}\n</tool_call><|im_end|>";
   std::vector<int32_t> ids = tok.Encode(prompt, true);

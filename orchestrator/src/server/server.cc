@@ -4,8 +4,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "engine_service.h"
 #include "env_service.h"
 #include "orchestrator_service.h"
+#include "tide/orchestrator/openai_server.h"
 #include "tide/orchestrator/run_manager.h"
 #include "tide/orchestrator/store.h"
 
@@ -31,19 +33,33 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->port_);
   builder.RegisterService(s->orchestrator_service_.get());
   builder.RegisterService(s->env_service_.get());
+  if (options.engine != nullptr) {
+    s->engine_service_ = std::make_unique<EngineService>(options.engine, options.model_id, options.model_config_json);
+    builder.RegisterService(s->engine_service_.get());
+  }
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) return Unavailable("cannot listen on " + address + " (is the port in use?)");
+  if (options.engine != nullptr && options.http_port >= 0) {
+    OpenAiServerOptions http;
+    http.host = options.host;
+    http.port = options.http_port;
+    http.model_name = options.model_id;
+    TIDE_ASSIGN_OR_RETURN(s->http_, OpenAiServer::Start(options.engine, http));
+  }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
 }
 
 Server::~Server() { Shutdown(); }
 
+int Server::http_port() const { return http_ ? http_->port() : -1; }
+
 void Server::Wait() {
   if (server_) server_->Wait();
 }
 
 void Server::Shutdown() {
+  if (http_) http_->Shutdown();
   if (!server_) return;
   server_->GetHealthCheckService()->SetServingStatus(false);
   // Streaming watchers poll for cancellation, so a short grace period ends them.

@@ -32,7 +32,9 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
-  bool enable_thinking = false;  // chat_template_kwargs.enable_thinking
+  // chat_template_kwargs.enable_thinking; false adds an empty <think> block to the prompt.
+  // True by default: Tide's trainer renders turns without one, so prompts match training.
+  bool enable_thinking = true;
 };
 
 // `model_name`: the one model served; another name is an error (param "model").

@@ -1,7 +1,7 @@
-// Server: the `tide serve` process's gRPC server. It hosts the Orchestrator and Env
-// services (thin adapters over RunManager and the env library), the standard
-// grpc.health.v1 health service and server reflection. The Engine service joins when the
-// engine can serve a model.
+// Server: the `tide serve` process. Its gRPC server hosts the Orchestrator and Env services
+// (thin adapters over RunManager and the env library), the standard grpc.health.v1 health
+// service and server reflection; given an InferenceEngine it also hosts the Engine service
+// and, on http_port, the OpenAI-compatible HTTP server (openai_server.h).
 // Ownership: owns its Store and RunManager. Thread-safe; Shutdown may be called from any
 // thread (e.g. a signal watcher) and returns once in-flight calls have ended.
 #pragma once
@@ -20,8 +20,13 @@ namespace tide::workers {
 class Policy;
 }  // namespace tide::workers
 
+namespace tide::engine {
+class InferenceEngine;
+}  // namespace tide::engine
+
 namespace tide::orchestrator {
 
+class OpenAiServer;
 class RunManager;
 class Store;
 
@@ -31,6 +36,12 @@ struct ServerOptions {
   std::string db_path;
   // The policy swarm runs decode through (RunManager::Options::policy); null = the oracle.
   std::shared_ptr<workers::Policy> policy;
+  // A served model (borrowed; must outlive the server): enables the Engine service and,
+  // when http_port >= 0, the OpenAI HTTP API there (0 picks a free port).
+  engine::InferenceEngine* engine = nullptr;
+  std::string model_id = "tide";
+  std::string model_config_json;
+  int http_port = -1;
 };
 
 class Server {
@@ -40,6 +51,7 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
+  int http_port() const;  // -1 without the HTTP server
   void Wait();
   void Shutdown();
 
@@ -50,6 +62,8 @@ class Server {
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<grpc::Service> orchestrator_service_;
   std::unique_ptr<grpc::Service> env_service_;
+  std::unique_ptr<grpc::Service> engine_service_;
+  std::unique_ptr<OpenAiServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

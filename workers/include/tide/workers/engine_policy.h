@@ -26,7 +26,8 @@ class EnginePolicy : public Policy {
     float top_p = 1.f;
     int max_tokens = 512;
     uint64_t seed = 0;
-    bool enable_thinking = false;  // false: the prompt closes an empty <think> block
+    bool enable_thinking = true;  // false: the prompt closes an empty <think> block (true
+                                  // renders turns as the trainer does)
   };
   EnginePolicy(engine::InferenceEngine* engine, Options options);
 

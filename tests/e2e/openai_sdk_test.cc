@@ -1,0 +1,69 @@
+// The official `openai` npm SDK against `tide serve --model`: a tiny model is fine-tuned
+// with `tide train lm` on one tool-calling turn, served, and driven by
+// tests/e2e/node/openai_client.mjs (models, chat, streaming, a tool-call round trip,
+// completions, a 400 error). Skips when Node or the SDK is missing (scripts/setup.sh
+// installs both).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "serve_process.h"
+#include "shell.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+TEST(OpenAiSdkTest, OfficialClientDrivesTheServer) {
+  const fs::path node_dir = fs::path(TIDE_SOURCE_DIR) / "tests" / "e2e" / "node";
+  int status = 0;
+  tide::e2e::Shell("node --version >/dev/null 2>&1", &status);
+  if (status != 0 || !fs::exists(node_dir / "node_modules" / "openai" / "package.json")) {
+    GTEST_SKIP() << "node or the openai package is missing (run scripts/setup.sh)";
+  }
+  const fs::path dir = fs::temp_directory_path() / ("tide-openai-sdk-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // One turn: the user asks, the assistant calls `search`; then, after the tool result, answers.
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "search",
+      "description": "search the corpus", "parameters": {"type": "object",
+      "properties": {"query": {"type": "string"}}, "required": ["query"]}}}])");
+  const json call = {{"id", "call_0"}, {"type", "function"},
+                     {"function", {{"name", "search"}, {"arguments", "{\"query\": \"tide\"}"}}}};
+  const json record = {{"messages",
+                        {{{"role", "user"}, {"content", "Find tide."}},
+                         {{"role", "assistant"}, {"content", ""}, {"tool_calls", {call}}},
+                         {{"role", "tool"}, {"tool_call_id", "call_0"}, {"content", "Tide is an agent-swarm runtime."}},
+                         {{"role", "assistant"}, {"content", "Tide is an agent-swarm runtime."}}}},
+                       {"tools", tools}};
+  {
+    std::ofstream data(dir / "sft.jsonl");
+    for (int i = 0; i < 32; ++i) data << record.dump() << "\n";
+    std::ofstream recipe(dir / "recipe.json");
+    recipe << json{{"model", std::string(TIDE_SOURCE_DIR) + "/configs/models/tiny.json"},
+                   {"seq_len", 256}, {"batch_windows", 4}, {"steps", 120}, {"warmup_steps", 10},
+                   {"lr", 0.01}, {"optimizer", "adamw"}, {"weight_decay", 0.0}, {"eval_fraction", 0.0}}
+                  .dump();
+  }
+  const std::string model_dir = (dir / "tiny-tools").string();
+  std::string out = tide::e2e::Shell(std::string(TIDE_BIN) + " train lm --json --config " + (dir / "recipe.json").string() +
+                                         " --data " + (dir / "sft.jsonl").string() + " --out " + model_dir + " 2>&1",
+                                     &status);
+  ASSERT_EQ(status, 0) << out;
+
+  tide::e2e::ServeProcess server((dir / "db").string(), {"--model", model_dir, "--http-port", "0"});
+  ASSERT_GT(server.http_port(), 0) << "the server did not report its HTTP port";
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.http_port()) + "/v1";
+  out = tide::e2e::Shell("node " + (node_dir / "openai_client.mjs").string() + " " + base + " tiny-tools 2>&1", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("all OpenAI SDK checks passed"), std::string::npos) << out;
+  EXPECT_EQ(server.Stop(), 0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
