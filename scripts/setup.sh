@@ -21,8 +21,24 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node test clients (the official `openai` SDK, pinned in tests/e2e/node/package-lock.json)
+# for the end-to-end tests; they skip when Node or the package is absent.
+install_node_clients() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/node"
+  if [ -f "$dir/node_modules/openai/package.json" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm not found; the OpenAI SDK end-to-end test will be skipped"
+    return 0
+  fi
+  echo "setup: installing the Node test clients in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "setup: npm ci failed; the OpenAI SDK end-to-end test will be skipped"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} Debian packages present"
+  install_node_clients
   exit 0
 fi
 
@@ -32,3 +48,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_node_clients
