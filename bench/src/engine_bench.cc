@@ -5,7 +5,9 @@
 //   {"bench":"copy", "gbps", ...}                    memcpy over the default pool, read + write
 //   {"bench":"gemm_f32", "m","n","k","ta","tb", "gflops", "openblas_gflops", "ratio", ...}
 //   {"bench":"gemm_bf16", ..., "gflops", "speedup"}  B in bf16, against gemm_f32's time
-//   {"bench":"gemv_f32"|"gemv_bf16", "m":1, "n","k", "gbps", "of_copy", ...}
+//   {"bench":"gemv_f32"|"gemv_bf16"|"gemv_q8", "m":1, "n","k", "gbps", "of_copy", ...}
+//                                                    q8: int8 W (gemv_q8.h), its bytes
+//                                                    counting the scales, and "vnni"
 // Weights of the decode shapes are cycled over copies whose total exceeds the caches, so
 // the GB/s are those of streaming from memory, as when serving a model.
 #include "engine_bench.h"
@@ -26,6 +28,7 @@
 
 #include "tide/engine/kernels/cpu_features.h"
 #include "tide/engine/kernels/gemm.h"
+#include "tide/engine/kernels/gemv_q8.h"
 #include "tide/engine/thread_pool.h"
 
 extern char** environ;
@@ -290,12 +293,22 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
     const auto x = RandomData<float>(static_cast<size_t>(s.k), 4);
     std::vector<float> y(static_cast<size_t>(s.n));
     double f32_sec = 0;
-    for (const bool bf16 : {false, true}) {
-      const size_t bytes = elems * (bf16 ? 2 : 4);
-      const size_t copies = CopiesFor(bytes, o);
+    enum class Weights { kF32, kBf16, kQ8 };
+    for (const Weights type : {Weights::kF32, Weights::kBf16, Weights::kQ8}) {
+      const bool bf16 = type == Weights::kBf16, q8 = type == Weights::kQ8;
       std::vector<float> w32;
       std::vector<uint16_t> w16;
-      if (bf16) {
+      std::vector<engine::Q8Matrix> wq;
+      size_t bytes = elems * (bf16 ? 2 : 4);
+      if (q8) {  // quantised once, then copied (int8 values and f32 scales)
+        const auto f = RandomData<float>(elems, 3);
+        wq.push_back(engine::QuantizeQ8(f.data(), s.n, s.k));
+        bytes = static_cast<size_t>(wq[0].Bytes());
+      }
+      const size_t copies = CopiesFor(bytes, o);
+      if (q8) {
+        wq.assign(copies, engine::Q8Matrix(wq[0]));
+      } else if (bf16) {
         w16 = RandomData<uint16_t>(elems * copies, 3);
       } else {
         w32 = RandomData<float>(elems * copies, 3);
@@ -303,8 +316,10 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
       size_t next = 0;
       const double sec = MedianSeconds(
           [&] {
-            const size_t offset = (next++ % copies) * elems;
-            if (bf16) {
+            const size_t copy = next++ % copies, offset = copy * elems;
+            if (q8) {
+              engine::GemvQ8(wq[copy], x.data(), 1, y.data());
+            } else if (bf16) {
               engine::GemmBf16(Trans::kNo, Trans::kYes, 1, s.n, s.k, 1.0f, x.data(), s.k, w16.data() + offset, s.k,
                                0.0f, y.data(), s.n);
             } else {
@@ -314,7 +329,7 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
           },
           o.min_seconds);
       const double gb_s = static_cast<double>(bytes) / sec / 1e9;
-      json line = {{"bench", bf16 ? "gemv_bf16" : "gemv_f32"},
+      json line = {{"bench", q8 ? "gemv_q8" : bf16 ? "gemv_bf16" : "gemv_f32"},
                    {"m", 1},
                    {"n", s.n},
                    {"k", s.k},
@@ -326,7 +341,8 @@ Status BenchEngine(const BenchOptions& o, const std::function<void(const json&)>
                    {"simd", simd},
                    {"threads", threads}};
       const std::string key = Key("gemv", 1, s.n, s.k, "N", "T");
-      if (bf16) {
+      if (q8) line["vnni"] = engine::GemvQ8UsesVnni(engine::DetectSimdLevel());
+      if (bf16 || q8) {
         line["speedup"] = f32_sec / sec;
         line["baseline"] = "the f32 GEMV on the same shape";
       } else if (blas_by_key.contains(key)) {

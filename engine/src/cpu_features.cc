@@ -23,6 +23,18 @@ bool SimdLevelSupported(SimdLevel level) {
   return static_cast<int>(level) <= static_cast<int>(DetectSimdLevel());
 }
 
+bool CpuHasAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return vnni;
+#else
+  return false;
+#endif
+}
+
 std::string_view SimdLevelName(SimdLevel level) {
   switch (level) {
     case SimdLevel::kScalar: return "scalar";

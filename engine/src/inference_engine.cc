@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "tide/engine/json_constraint.h"
 #include "tide/engine/text_stream.h"
 
 namespace tide::engine {
@@ -24,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 struct Sequence {
   uint64_t id = 0;
   GenerationParams params;
+  std::shared_ptr<TokenConstraint> constraint;
+  std::vector<float> masked;  // the constrained row's scratch
   std::function<void(const GenerationUpdate&)> on_update;
   std::vector<int32_t> tokens;  // prompt, then generated tokens: the whole context
   int prompt_len = 0;
@@ -165,7 +168,12 @@ void InferenceEngine::Impl::PublishFull(Sequence* s) {
 
 void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row) {
   // A model's vocabulary may be padded past the tokenizer's: never sample a non-token.
-  const std::span<const float> logits = row.first(std::min(row.size(), static_cast<size_t>(tokenizer->vocab_size())));
+  std::span<const float> logits = row.first(std::min(row.size(), static_cast<size_t>(tokenizer->vocab_size())));
+  if (s->constraint != nullptr) {
+    s->masked.assign(logits.begin(), logits.end());
+    s->constraint->MaskLogits(s->masked);
+    logits = s->masked;
+  }
   const SampledToken st = SampleToken(logits, s->params.sampling, s->rng);
   GeneratedToken g{st.id, st.logprob, {}};
   if (s->params.top_logprobs > 0) {
@@ -180,6 +188,11 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row) {
   }
   ++s->completion_tokens;
   ++stats.generated_tokens;
+  if (s->constraint != nullptr && !s->constraint->Accept(g.id).ok()) {
+    s->pending.error = Internal("the constraint refused the token it allowed");
+    Finish(s, FinishReason::kError);
+    return;
+  }
   const auto& stop_ids = s->params.stop_token_ids;
   if (std::find(stop_ids.begin(), stop_ids.end(), g.id) != stop_ids.end()) {
     Finish(s, FinishReason::kStop);  // the stop token is not part of the output
@@ -189,7 +202,7 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row) {
   s->pending.tokens.push_back(std::move(g));
   bool stopped = false;
   s->pending.text += s->stream->Add(s->tokens.back(), &stopped);
-  if (stopped) {
+  if (stopped || (s->constraint != nullptr && s->constraint->finished())) {
     Finish(s, FinishReason::kStop);
   } else if (s->completion_tokens >= s->params.max_tokens || static_cast<int>(s->tokens.size()) >= max_context) {
     Finish(s, FinishReason::kLength);
@@ -450,6 +463,11 @@ Result<uint64_t> InferenceEngine::Submit(GenerateRequest request, std::function<
   if (!on_update) return InvalidArgument("on_update: a callback is required");
   auto s = std::make_unique<Sequence>();
   s->params = p;
+  s->constraint = std::move(request.constraint);
+  if (s->constraint != nullptr && s->constraint->vocab_size() > m.tokenizer->vocab_size()) {
+    return InvalidArgument("constraint: built for a vocabulary of " + std::to_string(s->constraint->vocab_size()) +
+                           " tokens, the tokenizer has " + std::to_string(m.tokenizer->vocab_size()));
+  }
   s->on_update = std::move(on_update);
   s->prompt_len = static_cast<int>(request.prompt.size());
   s->tokens = std::move(request.prompt);
@@ -509,11 +527,11 @@ Result<GenerationResult> InferenceEngine::Generate(GenerateRequest request, cons
   std::unique_lock lock(shared->mu);
   bool cancel_sent = false;
   while (!shared->done) {
-    shared->cv.wait_for(lock, std::chrono::milliseconds(10));
     if (!cancel_sent && cancelled != nullptr && cancelled->load()) {
       Cancel(id);
       cancel_sent = true;
     }
+    shared->cv.wait_for(lock, std::chrono::milliseconds(10));
   }
   if (!shared->error.ok()) return shared->error;
   return std::move(shared->result);

@@ -1,7 +1,8 @@
 // Internals shared by model.cc (validation, forward), model_moe.cc (MLP and router
-// forward/backward) and model_backward.cc: the activations a kept forward saves and the
-// GEMM shorthands. Not a public header. The structs are plain data owned by one Model (or
-// one Forward call); the functions are pure over their arguments.
+// forward/backward), model_backward.cc and dist/expert_parallel.cc: the activations a
+// kept forward saves and the GEMM shorthands. Not a public header. The structs are plain
+// data owned by one Model (or one Forward call); the functions are pure over their
+// arguments, except that MoeForward consults the calling thread's RoutedExpertsRunner.
 #pragma once
 
 #include <cstdint>
@@ -125,6 +126,51 @@ void MoeBackward(const ModelConfig& c, const LayerWeights& lw, int tokens, const
                  double aux_scale, LayerWeights* g, float* dx2);
 
 int NumMoeLayers(const ModelConfig& c);
+
+// The pieces of the routed experts, shared by MoeForward and expert parallelism
+// (dist/expert_parallel.cc), which runs them on the rank that owns each expert.
+//
+// Counting sort of the (token, slot) pairs of ids [tokens, k] by expert (token order within
+// an expert): fills r->offsets, r->tokens, r->slots.
+void SortByExpert(int num_e, int k, int tokens, const int32_t* ids, RoutedActs* r);
+// Experts first_expert .. first_expert + offsets.size() − 2 over x [rows, hidden], rows
+// sorted by expert (expert first_expert + i owns rows offsets[i] .. offsets[i + 1],
+// offsets[0] = 0): grouped GEMMs gate/up, SwiGLU, down. mlp is resized and filled; y
+// [rows, hidden] is written.
+void RoutedExpertsRows(const ModelConfig& c, const LayerWeights& lw, int first_expert,
+                       const std::vector<int32_t>& offsets, const float* x, SwiGluActs* mlp, float* y);
+// out[tokens[i]] += weights[tokens[i] * k + slots[i]] · y[i] for every row i in order (so
+// each token sums its experts in the rows' order).
+void CombineRoutedRows(int k, int hidden, const std::vector<int32_t>& tokens, const std::vector<int32_t>& slots,
+                       const float* weights, const float* y, float* out);
+
+// Expert parallelism's hook into MoeForward. While a runner is installed on a thread (by
+// ScopedRoutedExpertsRunner), MoeForward on that thread routes as usual (la's scores, ids,
+// weights and routed.offsets/tokens/slots for all rows), then hands the routed experts to
+// the runner instead of running them in place; the shared experts and the balance loss
+// follow as usual. routed.x, .mlp and .y stay unset, so a forward that keeps activations
+// must not run with a runner installed.
+class RoutedExpertsRunner {
+ public:
+  virtual ~RoutedExpertsRunner() = default;
+  // out [tokens, hidden] is zero on entry; add Σ_j w_j · expert_{id_j}(x2) for every token,
+  // each token's experts in la.routed's row order. lw is one of the layers of the weights
+  // the forward runs on. Failures are the runner's to keep (MoeForward cannot fail).
+  virtual void Run(const ModelConfig& c, const LayerWeights& lw, int tokens, const LayerActs& la, float* out) = 0;
+};
+
+// Installs `runner` on the calling thread for the guard's lifetime (restoring whatever was
+// installed before). Not shared between threads.
+class ScopedRoutedExpertsRunner {
+ public:
+  explicit ScopedRoutedExpertsRunner(RoutedExpertsRunner* runner);
+  ~ScopedRoutedExpertsRunner();
+  ScopedRoutedExpertsRunner(const ScopedRoutedExpertsRunner&) = delete;
+  ScopedRoutedExpertsRunner& operator=(const ScopedRoutedExpertsRunner&) = delete;
+
+ private:
+  RoutedExpertsRunner* previous_;
+};
 
 }  // namespace model_internal
 

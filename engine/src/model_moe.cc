@@ -31,24 +31,6 @@ float ChosenSum(const ModelConfig& c, const float* s, const int32_t* ids, int k)
 }
 
 
-// Counting sort of the (token, slot) pairs by expert; token order within an expert.
-void SortByExpert(int num_e, int k, int tokens, const std::vector<int32_t>& ids, RoutedActs* r) {
-  r->offsets.assign(num_e + 1, 0);
-  const size_t pairs = static_cast<size_t>(tokens) * k;
-  for (size_t i = 0; i < pairs; ++i) ++r->offsets[ids[i] + 1];
-  for (int e = 0; e < num_e; ++e) r->offsets[e + 1] += r->offsets[e];
-  std::vector<int32_t> next(r->offsets.begin(), r->offsets.end() - 1);
-  r->tokens.resize(pairs);
-  r->slots.resize(pairs);
-  for (int t = 0; t < tokens; ++t) {
-    for (int j = 0; j < k; ++j) {
-      const int32_t row = next[ids[static_cast<size_t>(t) * k + j]]++;
-      r->tokens[row] = t;
-      r->slots[row] = j;
-    }
-  }
-}
-
 // Gemm's arguments as one product of a grouped call.
 GemmProblem ExpertProblem(Trans ta, Trans tb, int m, int n, int kk, const float* a, int lda, const float* b,
                           int ldb, float beta, float* c, int ldc) {
@@ -68,48 +50,22 @@ GemmProblem ExpertProblem(Trans ta, Trans tb, int m, int n, int kk, const float*
   return p;
 }
 
+thread_local RoutedExpertsRunner* tls_runner = nullptr;
+
 // The routed experts over rows sorted by expert (grouped GEMMs): gather, gate/up, SwiGLU,
 // down, then out[t] += w · y for every row.
 void RoutedExpertsForward(const ModelConfig& c, const LayerWeights& lw, const float* x2,
                           const std::vector<float>& weights, RoutedActs* r, float* out) {
-  const int num_e = c.num_experts, k = c.num_experts_per_tok, hidden = c.hidden_size;
-  const int inter = c.moe_intermediate_size;
+  const int hidden = c.hidden_size;
   const int rows = static_cast<int>(r->tokens.size());
   r->x.resize(static_cast<size_t>(rows) * hidden);
   r->y.resize(r->x.size());
-  r->mlp.gate.resize(static_cast<size_t>(rows) * inter);
-  r->mlp.up.resize(r->mlp.gate.size());
-  r->mlp.h.resize(r->mlp.gate.size());
   for (int i = 0; i < rows; ++i) {
     std::copy_n(x2 + static_cast<ptrdiff_t>(r->tokens[i]) * hidden, hidden,
                 r->x.data() + static_cast<ptrdiff_t>(i) * hidden);
   }
-  std::vector<GemmProblem> problems;
-  for (int e = 0; e < num_e; ++e) {
-    const ptrdiff_t o = r->offsets[e];
-    const ExpertWeights& ew = lw.experts[e];
-    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), inter, hidden, r->x.data() + o * hidden,
-                                     hidden, ew.gate_proj.data.data(), hidden, 0.f, r->mlp.gate.data() + o * inter, inter));
-    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), inter, hidden, r->x.data() + o * hidden,
-                                     hidden, ew.up_proj.data.data(), hidden, 0.f, r->mlp.up.data() + o * inter, inter));
-  }
-  GroupedGemm(problems);
-  SwiGluForward(r->mlp.gate.data(), r->mlp.up.data(), r->mlp.h.data(), static_cast<int64_t>(r->mlp.h.size()));
-  problems.clear();
-  for (int e = 0; e < num_e; ++e) {
-    const ptrdiff_t o = r->offsets[e];
-    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, r->rows(e), hidden, inter,
-                                     r->mlp.h.data() + o * inter, inter, lw.experts[e].down_proj.data.data(), inter, 0.f,
-                                     r->y.data() + o * hidden, hidden));
-  }
-  GroupedGemm(problems);
-  for (int i = 0; i < rows; ++i) {
-    const int t = r->tokens[i];
-    const float w = weights[static_cast<size_t>(t) * k + r->slots[i]];
-    float* o = out + static_cast<ptrdiff_t>(t) * hidden;
-    const float* y = r->y.data() + static_cast<ptrdiff_t>(i) * hidden;
-    for (int d = 0; d < hidden; ++d) o[d] += w * y[d];
-  }
+  RoutedExpertsRows(c, lw, 0, r->offsets, r->x.data(), &r->mlp, r->y.data());
+  CombineRoutedRows(c.num_experts_per_tok, hidden, r->tokens, r->slots, weights.data(), r->y.data(), out);
 }
 
 // Backward of RoutedExpertsForward: dweights[t, j] = dout_t · y, weight gradients into g,
@@ -179,6 +135,73 @@ void RoutedExpertsBackward(const ModelConfig& c, const LayerWeights& lw, const R
 
 }  // namespace
 
+// Counting sort of the (token, slot) pairs by expert; token order within an expert.
+void SortByExpert(int num_e, int k, int tokens, const int32_t* ids, RoutedActs* r) {
+  r->offsets.assign(num_e + 1, 0);
+  const size_t pairs = static_cast<size_t>(tokens) * k;
+  for (size_t i = 0; i < pairs; ++i) ++r->offsets[ids[i] + 1];
+  for (int e = 0; e < num_e; ++e) r->offsets[e + 1] += r->offsets[e];
+  std::vector<int32_t> next(r->offsets.begin(), r->offsets.end() - 1);
+  r->tokens.resize(pairs);
+  r->slots.resize(pairs);
+  for (int t = 0; t < tokens; ++t) {
+    for (int j = 0; j < k; ++j) {
+      const int32_t row = next[ids[static_cast<size_t>(t) * k + j]]++;
+      r->tokens[row] = t;
+      r->slots[row] = j;
+    }
+  }
+}
+
+void RoutedExpertsRows(const ModelConfig& c, const LayerWeights& lw, int first_expert,
+                       const std::vector<int32_t>& offsets, const float* x, SwiGluActs* mlp, float* y) {
+  const int num_e = static_cast<int>(offsets.size()) - 1, hidden = c.hidden_size;
+  const int inter = c.moe_intermediate_size;
+  const size_t rows = num_e > 0 ? static_cast<size_t>(offsets[num_e]) : 0;
+  mlp->gate.resize(rows * inter);
+  mlp->up.resize(mlp->gate.size());
+  mlp->h.resize(mlp->gate.size());
+  std::vector<GemmProblem> problems;
+  for (int e = 0; e < num_e; ++e) {
+    const ptrdiff_t o = offsets[e];
+    const int m = offsets[e + 1] - offsets[e];
+    const ExpertWeights& ew = lw.experts[first_expert + e];
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, m, inter, hidden, x + o * hidden, hidden,
+                                     ew.gate_proj.data.data(), hidden, 0.f, mlp->gate.data() + o * inter, inter));
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, m, inter, hidden, x + o * hidden, hidden,
+                                     ew.up_proj.data.data(), hidden, 0.f, mlp->up.data() + o * inter, inter));
+  }
+  GroupedGemm(problems);
+  SwiGluForward(mlp->gate.data(), mlp->up.data(), mlp->h.data(), static_cast<int64_t>(mlp->h.size()));
+  problems.clear();
+  for (int e = 0; e < num_e; ++e) {
+    const ptrdiff_t o = offsets[e];
+    const int m = offsets[e + 1] - offsets[e];
+    problems.push_back(ExpertProblem(Trans::kNo, Trans::kYes, m, hidden, inter, mlp->h.data() + o * inter, inter,
+                                     lw.experts[first_expert + e].down_proj.data.data(), inter, 0.f, y + o * hidden,
+                                     hidden));
+  }
+  GroupedGemm(problems);
+}
+
+void CombineRoutedRows(int k, int hidden, const std::vector<int32_t>& tokens, const std::vector<int32_t>& slots,
+                       const float* weights, const float* y, float* out) {
+  const size_t rows = tokens.size();
+  for (size_t i = 0; i < rows; ++i) {
+    const int t = tokens[i];
+    const float w = weights[static_cast<size_t>(t) * k + slots[i]];
+    float* o = out + static_cast<ptrdiff_t>(t) * hidden;
+    const float* yi = y + static_cast<ptrdiff_t>(i) * hidden;
+    for (int d = 0; d < hidden; ++d) o[d] += w * yi[d];
+  }
+}
+
+ScopedRoutedExpertsRunner::ScopedRoutedExpertsRunner(RoutedExpertsRunner* runner) : previous_(tls_runner) {
+  tls_runner = runner;
+}
+
+ScopedRoutedExpertsRunner::~ScopedRoutedExpertsRunner() { tls_runner = previous_; }
+
 int NumMoeLayers(const ModelConfig& c) {
   int n = 0;
   for (int l = 0; l < c.num_hidden_layers; ++l) n += c.IsMoeLayer(l) ? 1 : 0;
@@ -242,9 +265,13 @@ void MoeForward(const ModelConfig& c, const LayerWeights& lw, int tokens, const 
     }
   }
 
-  SortByExpert(num_e, k, tokens, la->ids, &la->routed);
+  SortByExpert(num_e, k, tokens, la->ids.data(), &la->routed);
   std::fill(out, out + static_cast<ptrdiff_t>(tokens) * hidden, 0.f);
-  RoutedExpertsForward(c, lw, la->x2.data(), la->weights, &la->routed, out);
+  if (tls_runner != nullptr) {
+    tls_runner->Run(c, lw, tokens, *la, out);
+  } else {
+    RoutedExpertsForward(c, lw, la->x2.data(), la->weights, &la->routed, out);
+  }
   if (c.n_shared_experts > 0) SwiGluMlpForward(lw.shared, la->x2.data(), tokens, &la->shared, out, 1.f);
 
   la->aux = 0.0;

@@ -4,6 +4,8 @@
 // input behave as inference_engine.h says.
 #include "tide/engine/inference_engine.h"
 
+#include "tide/engine/json_constraint.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -184,14 +186,68 @@ TEST_F(InferenceEngineTest, StopStringsStopTokensAndCancellation) {
   ASSERT_TRUE(token_stopped.ok());
   EXPECT_EQ(token_stopped->finish_reason, FinishReason::kStop);
   EXPECT_LE(token_stopped->tokens.size(), 3u);
-  // Cancellation ends a long request and frees its blocks.
+  // Cancellation ends a long request and frees its blocks: cancelled from its own first
+  // update (so it is surely running), it ends cancelled within a step or two.
   GenerateRequest long_run = r;
   long_run.params.max_tokens = 200;
-  std::atomic<bool> cancelled{true};
-  auto c = e->Generate(long_run, &cancelled);
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->finish_reason, FinishReason::kCancelled);
+  std::mutex mu;
+  std::condition_variable cv;
+  FinishReason reason = FinishReason::kNone;
+  int tokens = 0;
+  auto submitted = e->Submit(long_run, [&](const GenerationUpdate& u) {
+    std::lock_guard lock(mu);
+    if (tokens == 0) e->Cancel(u.request_id);
+    tokens += static_cast<int>(u.tokens.size());
+    if (u.finished) {
+      reason = u.finish_reason;
+      cv.notify_all();
+    }
+  });
+  ASSERT_TRUE(submitted.ok());
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return reason != FinishReason::kNone; });
+  }
+  EXPECT_EQ(reason, FinishReason::kCancelled);
+  EXPECT_LT(tokens, 10);
   EXPECT_EQ(e->stats().kv.used, 0);
+}
+
+// Tool-call bodies under the JSON-schema constraint: a random model still writes a valid
+// call (name, enum, integer, boolean, all required keys) and stops at </tool_call>.
+TEST_F(InferenceEngineTest, ConstrainedToolCallsAreSchemaValid) {
+  auto e = Engine({});
+  const nlohmann::json params = nlohmann::json::parse(R"({"type": "object", "properties": {
+      "city": {"enum": ["Paris", "Oslo"]}, "days": {"type": "integer"}, "ok": {"type": "boolean"}},
+      "required": ["city", "days", "ok"]})");
+  const nlohmann::json schema = ToolCallSchema({{"plan_trip", params}, {"noop", nlohmann::json()}});
+  const auto trie = TokenTrie::FromTokenizer(tokenizer_);
+  const int32_t end = *tokenizer_.AddedTokenId("</tool_call>");
+  for (int i = 0; i < 20; ++i) {
+    GenerateRequest r = Requests(1, 200)[0];
+    r.params.seed = 1000 + i;
+    r.params.sampling.temperature = 1.f;
+    auto matcher = JsonSchemaMatcher::Create(schema);
+    ASSERT_TRUE(matcher.ok()) << matcher.status().ToString();
+    auto constraint = TokenConstraint::Create(std::move(*matcher), trie, {end});
+    ASSERT_TRUE(constraint.ok());
+    r.constraint = std::make_shared<TokenConstraint>(std::move(*constraint));
+    auto out = e->Generate(r);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_EQ(out->finish_reason, FinishReason::kStop) << out->text;
+    ASSERT_EQ(out->tokens.back().id, end);
+    const std::string body = out->text.substr(0, out->text.rfind("</tool_call>"));
+    const nlohmann::json call = nlohmann::json::parse(body, nullptr, false);
+    ASSERT_FALSE(call.is_discarded()) << body;
+    ASSERT_TRUE(call["name"] == "plan_trip" || call["name"] == "noop") << body;
+    if (call["name"] == "plan_trip") {
+      const nlohmann::json& a = call["arguments"];
+      EXPECT_TRUE(a["city"] == "Paris" || a["city"] == "Oslo") << body;
+      EXPECT_TRUE(a["days"].is_number_integer()) << body;
+      EXPECT_TRUE(a["ok"].is_boolean()) << body;
+      EXPECT_EQ(a.size(), 3u) << body;
+    }
+  }
 }
 
 TEST_F(InferenceEngineTest, BadRequestsNameTheField) {

@@ -43,7 +43,7 @@ engine::ModelWeights Weights() {
   c.head_dim = 8;
   c.num_experts = 4;
   c.num_experts_per_tok = 2;
-  c.max_position_embeddings = 512;
+  c.max_position_embeddings = 2048;
   engine::ModelWeights w = engine::ModelWeights::Allocate(c);
   w.InitRandom(7);
   return w;
@@ -131,7 +131,9 @@ TEST_F(OpenAiServerTest, ChatCompletionWithLogprobsAndUsage) {
   EXPECT_EQ(out["choices"][0]["message"]["role"], "assistant");
   const json& lp = out["choices"][0]["logprobs"]["content"];
   const int completion = out["usage"]["completion_tokens"].get<int>();
-  EXPECT_EQ(static_cast<int>(lp.size()), completion);
+  // A stop token counts as generated but has no log-prob entry (it is not in the output).
+  const int stop_token = out["choices"][0]["finish_reason"] == "stop" ? 1 : 0;
+  EXPECT_EQ(static_cast<int>(lp.size()) + stop_token, completion);
   EXPECT_EQ(lp[0]["top_logprobs"].size(), 3u);
   EXPECT_GT(out["usage"]["prompt_tokens"].get<int>(), 5);
   EXPECT_EQ(out["usage"]["total_tokens"].get<int>(), out["usage"]["prompt_tokens"].get<int>() + completion);
@@ -178,6 +180,51 @@ TEST_F(OpenAiServerTest, CompletionsPlainAndStreamed) {
   EXPECT_EQ(text, out["choices"][0]["text"]);
 }
 
+// tool_choice "required": even this random model replies with one schema-valid call, in
+// the non-streaming and the streaming shape alike.
+TEST_F(OpenAiServerTest, RequiredToolChoiceGivesAValidCall) {
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "set_mode",
+      "parameters": {"type": "object", "properties": {"mode": {"enum": ["fast", "slow"]},
+      "level": {"type": "integer", "minimum": 0}}, "required": ["mode", "level"]}}}])");
+  json body = {{"model", "tide-tiny"},
+               {"messages", {{{"role", "user"}, {"content", "go"}}}},
+               {"tools", tools},
+               {"tool_choice", "required"},
+               {"max_tokens", 120},
+               {"seed", 5}};
+  const Reply r = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json out = json::parse(r.body);
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "tool_calls") << r.body;
+  const json& call = out["choices"][0]["message"]["tool_calls"][0];
+  EXPECT_EQ(call["function"]["name"], "set_mode");
+  const json args = json::parse(call["function"]["arguments"].get<std::string>());
+  EXPECT_TRUE(args["mode"] == "fast" || args["mode"] == "slow") << args;
+  EXPECT_TRUE(args["level"].is_number_integer()) << args;
+  body["stream"] = true;
+  const Reply s = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+  std::string name, arguments;
+  for (const json& e : Events(s.body)) {
+    for (const json& tc : e["choices"][0]["delta"].value("tool_calls", json::array())) {
+      name += tc["function"]["name"].get<std::string>();
+      arguments += tc["function"]["arguments"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(name, "set_mode");
+  EXPECT_EQ(json::parse(arguments), args) << "streamed and plain replies agree for one seed";
+  // A named tool that is not offered, and a broken schema: 400s naming the field.
+  body["stream"] = false;
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "other"}}}};
+  const Reply missing = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(json::parse(missing.body)["error"]["param"], "tool_choice");
+  body["tool_choice"] = "auto";
+  body["tools"][0]["function"]["parameters"]["properties"]["level"]["type"] = "integr";
+  const Reply broken = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+  EXPECT_EQ(broken.status, 400);
+  EXPECT_EQ(json::parse(broken.body)["error"]["param"], "tools[0].function.parameters") << broken.body;
+}
+
 TEST_F(OpenAiServerTest, BadInputGetsOpenAiErrorsAndOthersAreStillServed) {
   struct Case {
     std::string body;
@@ -195,7 +242,7 @@ TEST_F(OpenAiServerTest, BadInputGetsOpenAiErrorsAndOthersAreStillServed) {
       {R"({"model": "tide-tiny", )" + msgs + R"(, "tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]})",
        "tools[0].function.parameters"},
       {R"({"model": "tide-tiny", "messages": [{"role": "wizard", "content": "x"}]})", "messages[0].role"},
-      {R"({"model": "tide-tiny", "messages": [{"role": "user", "content": ")" + std::string(600, 'a') + R"("}]})",
+      {R"({"model": "tide-tiny", "messages": [{"role": "user", "content": ")" + std::string(2100, 'a') + R"("}]})",
        "prompt"},
   };
   for (const Case& c : cases) {

@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 
 #include "tide/core/log.h"
+#include "tide/engine/json_constraint.h"
 #include "tide/orchestrator/openai_api.h"
 
 namespace tide::orchestrator {
@@ -62,6 +63,12 @@ struct OpenAiServer::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> next_id{1};
   std::atomic<int64_t> chat_requests{0}, completion_requests{0}, errors{0};
+  std::mutex trie_mu;
+  std::shared_ptr<const engine::TokenTrie> trie;  // built on the first constrained request
+
+  // The tools' schemas compiled (a broken one is a 400 naming it); for tool_choice
+  // "required" or a function's name, the constraint that makes the reply one valid call.
+  Status ToolConstraint(const ApiRequest& api, std::shared_ptr<engine::TokenConstraint>* out);
 
   void AcceptLoop();
   void Serve(std::shared_ptr<tcp::socket> socket);
@@ -72,7 +79,7 @@ struct OpenAiServer::Impl {
   bool Handle(tcp::socket& socket, const http::request<http::string_body>& req);
   bool Generate(tcp::socket& socket, const http::request<http::string_body>& req, bool chat);
   bool Stream(tcp::socket& socket, const http::request<http::string_body>& req, const ApiRequest& api,
-              engine::GenerateRequest gen, const std::string& id);
+              engine::GenerateRequest gen, const std::string& id, const std::string& forced);
   std::string Metrics() const;
 };
 
@@ -115,8 +122,42 @@ std::string OpenAiServer::Impl::Metrics() const {
   return out.str();
 }
 
+Status OpenAiServer::Impl::ToolConstraint(const ApiRequest& api, std::shared_ptr<engine::TokenConstraint>* out) {
+  if (!api.chat || api.tools.is_null()) return Status::Ok();
+  engine::JsonConstraintOptions options;
+  options.ignore_unsupported_keywords = true;  // minimum, pattern, …: not enforced while decoding
+  std::vector<std::pair<std::string, json>> offered;
+  for (size_t i = 0; i < api.tools.size(); ++i) {
+    const json& f = api.tools[i]["function"];
+    const json params = f.contains("parameters") ? f["parameters"] : json();
+    if (!params.is_null()) {
+      Result<engine::JsonSchemaMatcher> m = engine::JsonSchemaMatcher::Create(params, options);
+      if (!m.ok()) {
+        return InvalidArgument("tools[" + std::to_string(i) + "].function.parameters: " + std::string(m.status().message()));
+      }
+    }
+    const std::string name = f["name"].get<std::string>();
+    if (api.tool_choice == "required" || api.tool_choice == name) offered.emplace_back(name, params);
+  }
+  if (api.tool_choice == "auto" || api.tool_choice == "none") return Status::Ok();
+  if (offered.empty()) return InvalidArgument("tool_choice: no tool named `" + api.tool_choice + "`");
+  const engine::Tokenizer& tok = engine->tokenizer();
+  const auto end = tok.AddedTokenId("</tool_call>");
+  if (!end) return InvalidArgument("tool_choice: the model's tokenizer has no </tool_call> token");
+  TIDE_ASSIGN_OR_RETURN(engine::JsonSchemaMatcher matcher,
+                        engine::JsonSchemaMatcher::Create(engine::ToolCallSchema(offered), options));
+  {
+    std::lock_guard lock(trie_mu);
+    if (trie == nullptr) trie = engine::TokenTrie::FromTokenizer(tok);
+  }
+  TIDE_ASSIGN_OR_RETURN(engine::TokenConstraint c, engine::TokenConstraint::Create(std::move(matcher), trie, {*end}));
+  *out = std::make_shared<engine::TokenConstraint>(std::move(c));
+  return Status::Ok();
+}
+
 bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::string_body>& req,
-                                const ApiRequest& api, engine::GenerateRequest gen, const std::string& id) {
+                                const ApiRequest& api, engine::GenerateRequest gen, const std::string& id,
+                                const std::string& forced) {
   struct Shared {
     std::mutex mu;
     std::condition_variable cv;
@@ -154,7 +195,7 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
   };
   const engine::Tokenizer& tok = engine->tokenizer();
   if (api.chat) send(chunk({{"delta", {{"role", "assistant"}, {"content", ""}}}}));
-  std::string full;
+  std::string full = forced;
   size_t streamed = 0;
   engine::GenerationResult total;
   bool finished = false;
@@ -246,13 +287,25 @@ bool OpenAiServer::Impl::Generate(tcp::socket& socket, const http::request<http:
       if (auto sid = tok.AddedTokenId(stop)) gen.params.stop_token_ids.push_back(*sid);
     }
   }
+  // tool_choice "required" or a name: the reply opens a tool call and its body is decoded
+  // under the tools' JSON Schema, so it is one valid call.
+  std::string forced;
+  if (Status s = ToolConstraint(*api, &gen.constraint); !s.ok()) {
+    http::write(socket, Error(req, s));
+    return req.keep_alive();
+  }
+  if (gen.constraint != nullptr) {
+    forced = "<tool_call>\n";
+    tok.EncodeTo(forced, true, &gen.prompt);
+  }
   const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++);
-  if (api->stream) return Stream(socket, req, *api, std::move(gen), id);
+  if (api->stream) return Stream(socket, req, *api, std::move(gen), id, forced);
   Result<engine::GenerationResult> result = engine->Generate(std::move(gen));
   if (!result.ok()) {
     http::write(socket, Error(req, result.status()));
     return req.keep_alive();
   }
+  result->text = forced + result->text;
   const json out = chat ? ChatResponse(*api, id, Now(), *result, tok) : CompletionResponse(*api, id, Now(), *result, tok);
   http::write(socket, Json(req, http::status::ok, out));
   return req.keep_alive();

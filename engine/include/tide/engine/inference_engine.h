@@ -44,9 +44,16 @@ struct GenerationParams {
   int top_logprobs = 0;                 // alternatives per token, 0..20
 };
 
+class TokenConstraint;
+
 struct GenerateRequest {
   std::vector<int32_t> prompt;
   GenerationParams params;
+  // Grammar-constrained decoding (json_constraint.h): every sampled token is one the
+  // constraint allows (the others' logits are masked before sampling; log-probs are under
+  // the masked distribution), and generation stops (reason kStop) once it accepts its end
+  // token. The engine advances it: one constraint per request, never shared.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };

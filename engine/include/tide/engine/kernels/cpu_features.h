@@ -25,6 +25,10 @@ SimdLevel DetectSimdLevel();
 // True when `level` can run here (level <= DetectSimdLevel()).
 bool SimdLevelSupported(SimdLevel level);
 
+// Whether the CPU has AVX-512 VNNI (vpdpbusd: u8 x s8 dot products into i32), which the
+// int8 kernels use at the kAvx512 level (gemv_q8.h). Asked once and cached; false off x86.
+bool CpuHasAvx512Vnni();
+
 // "scalar", "avx2" or "avx512".
 std::string_view SimdLevelName(SimdLevel level);
 
