@@ -20,17 +20,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Byte-level tokens plus the chat specials: enough to stream text; the model's larger
-// vocabulary still costs its full LM head every step.
-engine::Tokenizer ByteTokenizer() {
-  engine::BpeModelSpec spec;
-  for (int b = 0; b < 256; ++b) spec.vocab.emplace_back(std::string(1, static_cast<char>(b)), b);
-  std::vector<engine::AddedToken> added = engine::DefaultAddedTokens();
-  engine::TokenId next = 256;
-  for (engine::AddedToken& a : added) a.id = next++;
-  return engine::Tokenizer::Create(std::move(spec), std::move(added)).value();
-}
-
 double Percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
@@ -50,7 +39,9 @@ Status BenchServe(const BenchOptions& o, const std::function<void(const json&)>&
   engine::ModelWeights weights = engine::ModelWeights::Allocate(config);
   weights.InitRandom(1);
   TIDE_ASSIGN_OR_RETURN(engine::Model model, engine::Model::Create(&weights));
-  const engine::Tokenizer tokenizer = ByteTokenizer();
+  // Byte-level tokens are enough to stream text; the model's larger vocabulary still costs
+  // its full LM head every step.
+  const engine::Tokenizer tokenizer = engine::ByteLevelTokenizer();
   engine::InferenceEngine::Options eo;
   eo.max_running = 128;
   eo.block_size = 16;

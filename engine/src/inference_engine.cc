@@ -496,45 +496,57 @@ void InferenceEngine::Cancel(uint64_t request_id) {
   impl_->wake.notify_all();
 }
 
-Result<GenerationResult> InferenceEngine::Generate(GenerateRequest request, const std::atomic<bool>* cancelled) {
-  struct Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    GenerationResult result;
-    Status error;
+struct UpdateQueue::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<GenerationUpdate> updates;
+};
+
+UpdateQueue::UpdateQueue() : state_(std::make_shared<State>()) {}
+
+std::function<void(const GenerationUpdate&)> UpdateQueue::Callback() const {
+  return [state = state_](const GenerationUpdate& u) {
+    std::lock_guard lock(state->mu);
+    state->updates.push_back(u);
+    state->cv.notify_all();
   };
-  auto shared = std::make_shared<Shared>();
+}
+
+std::optional<GenerationUpdate> UpdateQueue::Pop(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(state_->mu);
+  if (!state_->cv.wait_for(lock, timeout, [&] { return !state_->updates.empty(); })) return std::nullopt;
+  GenerationUpdate u = std::move(state_->updates.front());
+  state_->updates.pop_front();
+  return u;
+}
+
+Result<GenerationResult> InferenceEngine::Generate(GenerateRequest request, const std::atomic<bool>* cancelled) {
+  const UpdateQueue queue;
   const auto start = Clock::now();
-  TIDE_ASSIGN_OR_RETURN(const uint64_t id, Submit(std::move(request), [shared, start](const GenerationUpdate& u) {
-    std::lock_guard lock(shared->mu);
-    GenerationResult& r = shared->result;
-    const double now = std::chrono::duration<double>(Clock::now() - start).count();
-    if (r.tokens.empty() && !u.tokens.empty()) r.ttft_s = now;
-    r.tokens.insert(r.tokens.end(), u.tokens.begin(), u.tokens.end());
-    r.text += u.text;
-    r.prompt_tokens = u.prompt_tokens;
-    r.cached_tokens = u.cached_tokens;
-    r.completion_tokens = u.completion_tokens;
-    if (u.finished) {
-      r.finish_reason = u.finish_reason;
-      r.total_s = now;
-      shared->error = u.error;
-      shared->done = true;
-      shared->cv.notify_all();
-    }
-  }));
-  std::unique_lock lock(shared->mu);
+  TIDE_ASSIGN_OR_RETURN(const uint64_t id, Submit(std::move(request), queue.Callback()));
+  GenerationResult r;
   bool cancel_sent = false;
-  while (!shared->done) {
+  while (true) {
     if (!cancel_sent && cancelled != nullptr && cancelled->load()) {
       Cancel(id);
       cancel_sent = true;
     }
-    shared->cv.wait_for(lock, std::chrono::milliseconds(10));
+    std::optional<GenerationUpdate> u = queue.Pop(std::chrono::milliseconds(10));
+    if (!u) continue;
+    const double now = std::chrono::duration<double>(Clock::now() - start).count();
+    if (r.tokens.empty() && !u->tokens.empty()) r.ttft_s = now;
+    r.tokens.insert(r.tokens.end(), u->tokens.begin(), u->tokens.end());
+    r.text += u->text;
+    r.prompt_tokens = u->prompt_tokens;
+    r.cached_tokens = u->cached_tokens;
+    r.completion_tokens = u->completion_tokens;
+    if (u->finished) {
+      if (!u->error.ok()) return u->error;
+      r.finish_reason = u->finish_reason;
+      r.total_s = now;
+      return r;
+    }
   }
-  if (!shared->error.ok()) return shared->error;
-  return std::move(shared->result);
 }
 
 InferenceEngine::Stats InferenceEngine::stats() const {

@@ -430,4 +430,14 @@ const std::vector<AddedToken>& Tokenizer::added_tokens() const { return model_->
 
 bool Tokenizer::ignore_merges() const { return model_->ignore_merges; }
 
+Tokenizer ByteLevelTokenizer() {
+  BpeModelSpec spec;
+  for (int b = 0; b < 256; ++b) spec.vocab.emplace_back(std::string(1, static_cast<char>(b)), b);
+  std::vector<AddedToken> added = DefaultAddedTokens();
+  TokenId next = 256;
+  for (AddedToken& a : added) a.id = next++;
+  Result<Tokenizer> t = Tokenizer::Create(std::move(spec), std::move(added));
+  return std::move(t).value();  // a fixed, valid spec
+}
+
 }  // namespace tide::engine

@@ -19,14 +19,6 @@
 namespace tide::engine {
 namespace {
 
-Tokenizer ByteTokenizer() {
-  BpeModelSpec spec;
-  for (int b = 0; b < 256; ++b) spec.vocab.emplace_back(std::string(1, static_cast<char>(b)), b);
-  std::vector<AddedToken> added = DefaultAddedTokens();
-  TokenId next = 256;
-  for (AddedToken& a : added) a.id = next++;
-  return Tokenizer::Create(std::move(spec), std::move(added)).value();
-}
 
 ModelWeights Weights() {
   ModelConfig c;
@@ -48,7 +40,7 @@ ModelWeights Weights() {
 
 class InferenceEngineTest : public ::testing::Test {
  protected:
-  InferenceEngineTest() : tokenizer_(ByteTokenizer()), model_(Model::Create(Weights()).value()) {}
+  InferenceEngineTest() : tokenizer_(ByteLevelTokenizer()), model_(Model::Create(Weights()).value()) {}
 
   std::unique_ptr<InferenceEngine> Engine(InferenceEngine::Options o) {
     auto e = InferenceEngine::Create(&model_, &tokenizer_, o);

@@ -22,14 +22,6 @@ namespace net = boost::asio;
 namespace http = boost::beast::http;
 using nlohmann::json;
 
-engine::Tokenizer ByteTokenizer() {
-  engine::BpeModelSpec spec;
-  for (int b = 0; b < 256; ++b) spec.vocab.emplace_back(std::string(1, static_cast<char>(b)), b);
-  std::vector<engine::AddedToken> added = engine::DefaultAddedTokens();
-  engine::TokenId next = 256;
-  for (engine::AddedToken& a : added) a.id = next++;
-  return engine::Tokenizer::Create(std::move(spec), std::move(added)).value();
-}
 
 engine::ModelWeights Weights() {
   engine::ModelConfig c;
@@ -98,7 +90,7 @@ class OpenAiServerTest : public ::testing::Test {
   }
   int port() const { return server_->port(); }
 
-  engine::Tokenizer tokenizer_ = ByteTokenizer();
+  engine::Tokenizer tokenizer_ = engine::ByteLevelTokenizer();
   std::unique_ptr<engine::Model> model_;
   std::unique_ptr<engine::InferenceEngine> engine_;
   std::unique_ptr<OpenAiServer> server_;

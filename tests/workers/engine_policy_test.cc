@@ -15,14 +15,6 @@
 namespace tide::workers {
 namespace {
 
-engine::Tokenizer ByteTokenizer() {
-  engine::BpeModelSpec spec;
-  for (int b = 0; b < 256; ++b) spec.vocab.emplace_back(std::string(1, static_cast<char>(b)), b);
-  std::vector<engine::AddedToken> added = engine::DefaultAddedTokens();
-  engine::TokenId next = 256;
-  for (engine::AddedToken& a : added) a.id = next++;
-  return engine::Tokenizer::Create(std::move(spec), std::move(added)).value();
-}
 
 engine::ModelConfig Config() {
   engine::ModelConfig c;
@@ -41,7 +33,7 @@ engine::ModelConfig Config() {
 }
 
 TEST(EnginePolicyTest, FineTunedModelCallsTheToolThroughThePolicy) {
-  const engine::Tokenizer tok = ByteTokenizer();
+  const engine::Tokenizer tok = engine::ByteLevelTokenizer();
   engine::ModelWeights w = engine::ModelWeights::Allocate(Config());
   w.InitRandom(4);
   auto model = engine::Model::Create(&w);

@@ -85,34 +85,21 @@ grpc::Status EngineService::Generate(grpc::ServerContext* ctx, const tide::v1::G
   gen.params.stop.assign(sp.stop().begin(), sp.stop().end());
   if (sp.router_choices()) return ToGrpc(InvalidArgument("sampling.router_choices: not served yet"));
 
-  struct Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<engine::GenerationUpdate> updates;
-  };
-  auto shared = std::make_shared<Shared>();
-  Result<uint64_t> id = engine_->Submit(std::move(gen), [shared](const engine::GenerationUpdate& u) {
-    std::lock_guard lock(shared->mu);
-    shared->updates.push_back(u);
-    shared->cv.notify_all();
-  });
+  const engine::UpdateQueue queue;
+  Result<uint64_t> id = engine_->Submit(std::move(gen), queue.Callback());
   if (!id.ok()) return ToGrpc(id.status());
   std::string full;
   bool cancelled = false;
   while (true) {
-    engine::GenerationUpdate u;
-    {
-      std::unique_lock lock(shared->mu);
-      while (shared->updates.empty()) {
-        shared->cv.wait_for(lock, std::chrono::milliseconds(20));
-        if (!cancelled && ctx->IsCancelled()) {
-          engine_->Cancel(*id);  // the update with finished = true still comes
-          cancelled = true;
-        }
+    std::optional<engine::GenerationUpdate> next = queue.Pop(std::chrono::milliseconds(20));
+    if (!next) {
+      if (!cancelled && ctx->IsCancelled()) {
+        engine_->Cancel(*id);  // the update with finished = true still comes
+        cancelled = true;
       }
-      u = std::move(shared->updates.front());
-      shared->updates.pop_front();
+      continue;
     }
+    engine::GenerationUpdate& u = *next;
     full += u.text;
     tide::v1::GenerateResponse out;
     for (const auto& t : u.tokens) {

@@ -158,17 +158,8 @@ Status OpenAiServer::Impl::ToolConstraint(const ApiRequest& api, std::shared_ptr
 bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::string_body>& req,
                                 const ApiRequest& api, engine::GenerateRequest gen, const std::string& id,
                                 const std::string& forced) {
-  struct Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<engine::GenerationUpdate> updates;
-  };
-  auto shared = std::make_shared<Shared>();
-  Result<uint64_t> rid = engine->Submit(std::move(gen), [shared](const engine::GenerationUpdate& u) {
-    std::lock_guard lock(shared->mu);
-    shared->updates.push_back(u);
-    shared->cv.notify_all();
-  });
+  const engine::UpdateQueue queue;
+  Result<uint64_t> rid = engine->Submit(std::move(gen), queue.Callback());
   if (!rid.ok()) {
     http::write(socket, Error(req, rid.status()));
     return req.keep_alive();
@@ -200,13 +191,9 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
   engine::GenerationResult total;
   bool finished = false;
   while (!finished) {
-    engine::GenerationUpdate u;
-    {
-      std::unique_lock lock(shared->mu);
-      shared->cv.wait(lock, [&] { return !shared->updates.empty(); });
-      u = std::move(shared->updates.front());
-      shared->updates.pop_front();
-    }
+    std::optional<engine::GenerationUpdate> next = queue.Pop(std::chrono::milliseconds(100));
+    if (!next) continue;
+    engine::GenerationUpdate& u = *next;
     full += u.text;
     total.tokens.insert(total.tokens.end(), u.tokens.begin(), u.tokens.end());
     total.prompt_tokens = u.prompt_tokens;

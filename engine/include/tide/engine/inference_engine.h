@@ -20,9 +20,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,6 +86,20 @@ struct GenerationResult {
   int prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double ttft_s = 0;   // submit to first token
   double total_s = 0;  // submit to finish
+};
+
+// One request's updates as a thread-safe queue: give Callback() to Submit, Pop them on the
+// thread that streams them out (a gRPC or HTTP handler, Generate). Copies share the queue.
+class UpdateQueue {
+ public:
+  UpdateQueue();
+  std::function<void(const GenerationUpdate&)> Callback() const;
+  // The next update, waiting up to `timeout`; nullopt if none came.
+  std::optional<GenerationUpdate> Pop(std::chrono::milliseconds timeout) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 class InferenceEngine {

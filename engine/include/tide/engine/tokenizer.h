@@ -149,4 +149,8 @@ class Tokenizer {
   std::shared_ptr<Cache> cache_;
 };
 
+// A tokenizer with one token per byte (ids 0..255, no merges) and DefaultAddedTokens() after
+// them: what tests, benchmarks and byte-level models use when no trained vocabulary matters.
+Tokenizer ByteLevelTokenizer();
+
 }  // namespace tide::engine
