@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model_internal.h"
+#include "tide/engine/kernels/grouped_gemm.h"
 #include "tide/engine/kernels/rmsnorm.h"
 #include "tide/engine/kernels/rope.h"
 
@@ -43,9 +44,12 @@ double RunDecoderLayers(const ModelConfig& c, const ModelWeights& w, const std::
     la.k_raw.resize(static_cast<size_t>(n) * kvd);
     k_new.resize(static_cast<size_t>(n) * kvd);
     v_new.resize(k_new.size());
-    model_internal::LinearForward(la.x1.data(), lw.q_proj, la.q_raw.data(), n);
-    model_internal::LinearForward(la.x1.data(), lw.k_proj, la.k_raw.data(), n);
-    model_internal::LinearForward(la.x1.data(), lw.v_proj, v_new.data(), n);
+    // q, k and v in one grouped call: one parallel region for the three small products of a
+    // decode step; large ones still run one at a time over every thread (grouped_gemm.h).
+    const GemmProblem qkv[] = {LinearProblem(la.x1.data(), lw.q_proj, la.q_raw.data(), n),
+                               LinearProblem(la.x1.data(), lw.k_proj, la.k_raw.data(), n),
+                               LinearProblem(la.x1.data(), lw.v_proj, v_new.data(), n)};
+    GroupedGemm(qkv);
     la.q.resize(la.q_raw.size());
     RmsNorm(la.q_raw.data(), lw.q_norm.data.data(), la.q.data(), n * heads, d, eps);
     RmsNorm(la.k_raw.data(), lw.k_norm.data.data(), k_new.data(), n * kv_heads, d, eps);

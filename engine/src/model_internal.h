@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tide/engine/kernels/gemm.h"
+#include "tide/engine/kernels/grouped_gemm.h"
 #include "tide/engine/model.h"
 
 namespace tide::engine {
@@ -21,6 +22,25 @@ inline void LinearForward(const float* x, const Tensor& w, float* y, int rows, f
   const int out = static_cast<int>(w.shape[0]), in = static_cast<int>(w.shape[1]);
   if (rows <= 0) return;
   Gemm(Trans::kNo, Trans::kYes, rows, out, in, 1.f, x, in, w.data.data(), in, beta, y, out);
+}
+
+// LinearForward as one product of a grouped GEMM (grouped_gemm.h).
+inline GemmProblem LinearProblem(const float* x, const Tensor& w, float* y, int rows, float beta = 0.f) {
+  const int out = static_cast<int>(w.shape[0]), in = static_cast<int>(w.shape[1]);
+  GemmProblem p;
+  p.ta = Trans::kNo;
+  p.tb = Trans::kYes;
+  p.m = rows;
+  p.n = out;
+  p.k = in;
+  p.a = x;
+  p.lda = in;
+  p.b = w.data.data();
+  p.ldb = in;
+  p.beta = beta;
+  p.c = y;
+  p.ldc = out;
+  return p;
 }
 
 // dx[rows, in] (+)= dy[rows, out] · W, and dW[out, in] += dyᵀ · x (dw may be null).

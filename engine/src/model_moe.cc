@@ -213,8 +213,9 @@ void SwiGluMlpForward(const ExpertWeights& w, const float* x, int rows, SwiGluAc
   acts->gate.resize(n);
   acts->up.resize(n);
   acts->h.resize(n);
-  LinearForward(x, w.gate_proj, acts->gate.data(), rows);
-  LinearForward(x, w.up_proj, acts->up.data(), rows);
+  const GemmProblem gate_up[] = {LinearProblem(x, w.gate_proj, acts->gate.data(), rows),
+                                 LinearProblem(x, w.up_proj, acts->up.data(), rows)};
+  GroupedGemm(gate_up);
   SwiGluForward(acts->gate.data(), acts->up.data(), acts->h.data(), static_cast<int64_t>(n));
   LinearForward(acts->h.data(), w.down_proj, y, rows, y_beta);
 }
