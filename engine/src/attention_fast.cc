@@ -1,11 +1,12 @@
 // Fast causal GQA attention forward, flash-attention style: each task takes one query
-// head and a block of kQueryBlock queries, walks the visible keys in blocks of kKeyBlock
-// (the block's keys transposed once so scores vectorise over keys) and keeps an online
-// softmax per query: running max m, running sum l and an unnormalised f32 accumulator
-// that is rescaled by exp(m_old - m_new) whenever the max grows. Tasks run on
-// ThreadPool::Default(). The micro-kernels (scores, exp + sum, P·V) come in AVX-512,
-// AVX2 and scalar forms chosen at run time. The tile loop itself is ForwardTile
-// (attention_kernels.h), shared with the paged forward (paged_attention.cc).
+// head (or every head of one GQA group) and a block of kQueryBlock queries, walks the
+// visible keys in blocks of kKeyBlock (the block's keys transposed once so scores
+// vectorise over keys) and keeps an online softmax per query: running max m, running sum
+// l and an unnormalised f32 accumulator that is rescaled by exp(m_old - m_new) whenever
+// the max grows. Tasks run on ThreadPool::Default(). The micro-kernels (scores, exp + sum,
+// P·V) come in AVX-512, AVX2 and scalar forms chosen at run time. The tile loop itself is
+// ForwardTileHeads (attention_kernels.h), shared with the paged forward
+// (paged_attention.cc); a grouped task shares each transposed K tile among its heads.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -120,19 +121,28 @@ void AttentionForwardAt(SimdLevel level, const AttentionShape& s, const float* q
   const std::ptrdiff_t q_stride = static_cast<std::ptrdiff_t>(s.heads) * d;
   const std::ptrdiff_t kv_stride = static_cast<std::ptrdiff_t>(s.kv_heads) * d;
   const int q_blocks = (s.tokens + kQueryBlock - 1) / kQueryBlock;
-  const int64_t tasks = static_cast<int64_t>(s.heads) * q_blocks;  // head-major: chunks mix short and long blocks
+  ThreadPool& pool = ThreadPool::Default();
+  // A task walks `tile_heads` heads of one kv head together (each K tile transposed once
+  // for all of them): the whole GQA group when the pool's near-equal contiguous chunks then
+  // still split evenly (whole kv heads per chunk, so equal work), else one head per task.
+  // Either way each head's arithmetic is the same (ForwardTileHeads), so the choice never
+  // changes the result.
+  const int tile_heads = group > 1 && s.heads % s.kv_heads == 0 && s.kv_heads % pool.size() == 0 ? group : 1;
+  const int units = s.heads / tile_heads;
+  const int64_t tasks = static_cast<int64_t>(units) * q_blocks;  // head-major: chunks mix short and long blocks
 
-  ThreadPool::Default().ParallelFor(tasks, 1, [&](int64_t begin, int64_t end) {
-    attention_internal::ForwardScratch scratch(d);
+  pool.ParallelFor(tasks, 1, [&](int64_t begin, int64_t end) {
+    attention_internal::ForwardScratch scratch(d, tile_heads);
     for (int64_t task = begin; task < end; ++task) {
-      const int h = static_cast<int>(task / q_blocks);
+      const int h = static_cast<int>(task / q_blocks) * tile_heads;  // first head of the task
       const int t0 = static_cast<int>(task % q_blocks) * kQueryBlock;
       const int t1 = std::min(t0 + kQueryBlock, s.tokens);
       const std::ptrdiff_t kv_off = static_cast<std::ptrdiff_t>(h / group) * d;
       const std::ptrdiff_t h_off = static_cast<std::ptrdiff_t>(h) * d;
-      attention_internal::ForwardTile(mk, ContiguousRows{k + kv_off, kv_stride}, ContiguousRows{v + kv_off, kv_stride},
-                                      q + h_off, out + h_off, q_stride, lse == nullptr ? nullptr : lse + h, s.heads,
-                                      s.past, t0, t1, d, s.scale, scratch);
+      attention_internal::ForwardTileHeads(mk, ContiguousRows{k + kv_off, kv_stride},
+                                           ContiguousRows{v + kv_off, kv_stride}, q + h_off, out + h_off, q_stride,
+                                           d, lse == nullptr ? nullptr : lse + h, s.heads, 1, tile_heads, s.past, t0,
+                                           t1, d, s.scale, scratch);
     }
   });
 }

@@ -1,7 +1,7 @@
 // Internal: the vectorised micro-kernels shared by the fast attention forward
 // (attention_fast.cc, paged_attention.cc) and backward (attention_backward_fast.cc), in
-// scalar, AVX2 and AVX-512 forms, and the forward's per-(head, query block) tile loop
-// (ForwardTile), shared by the contiguous and the paged forward. A block of kKeyBlock keys
+// scalar, AVX2 and AVX-512 forms, and the forward's per-(kv head group, query block) tile
+// loop (ForwardTileHeads / ForwardTile), shared by the contiguous and the paged forward. A block of kKeyBlock keys
 // is held transposed ([d][kKeyBlock]) so scores vectorise over keys. The SIMD forms carry
 // their own target attributes: call them only after checking the CPU supports that level.
 #pragma once
@@ -280,13 +280,17 @@ struct ForwardKernels {
 // An unsupported level falls back to the best supported one.
 ForwardKernels PickForwardKernels(SimdLevel level);
 
-// Per-participant scratch of ForwardTile for head_dim d.
+// Per-participant scratch of ForwardTile / ForwardTileHeads for head_dim d and up to
+// `heads` heads per tile walk.
 struct ForwardScratch {
-  explicit ForwardScratch(int d)
+  explicit ForwardScratch(int d, int heads = 1)
       : kt(static_cast<size_t>(kKeyBlock) * d, 0.0f),
         sc(static_cast<size_t>(kQueryBlock) * kKeyBlock),
-        acc(static_cast<size_t>(kQueryBlock) * d) {}
+        acc(static_cast<size_t>(heads) * kQueryBlock * d),
+        m(static_cast<size_t>(heads) * kQueryBlock),
+        l(static_cast<size_t>(heads) * kQueryBlock) {}
   std::vector<float> kt, sc, acc;
+  std::vector<float> m, l;  // per (head, query): running max and sum
 };
 
 // Key / value row accessors for ForwardTile. Row(j) points at row j (of this kv head);
@@ -308,52 +312,77 @@ void GatherRows(const Rows& rows, int j0, int n, const float** out) {
 }
 
 // One queries-by-keys tile walk, flash-attention style: queries t0 .. t1-1 (t1 - t0 <=
-// kQueryBlock) of one head, new token t seeing keys 0 .. past + t, keys taken kKeyBlock at a
-// time with an online softmax per query. Each key block's K and V row addresses are gathered
-// once through the accessors (so a block may straddle paged blocks); K rows are transposed
-// into kt, V rows are read in place by the P·V kernel. q / out point at token 0 of this
-// head, rows q_stride apart; lse (null: not written) at token 0 of this head, lse_stride
-// apart.
+// kQueryBlock) of `heads` query heads that share one kv head (a GQA group, or one head),
+// new token t seeing keys 0 .. past + t, keys taken kKeyBlock at a time with an online
+// softmax per (head, query). Each key block's K and V row addresses are gathered once
+// through the accessors (so a block may straddle paged blocks); K rows are transposed into
+// kt once and that tile serves every head of the group; V rows are read in place by the
+// P·V kernel. Each head keeps its own running max / sum / accumulator and sees exactly the
+// operations, in the same order, that it would see walked alone (heads = 1), so the
+// result per head does not depend on `heads`. Head h's queries / outputs start at
+// q / out + h * head_stride (token 0), rows q_stride apart; lse (null: not written) at
+// lse + h * lse_head_stride (token 0), lse_stride apart. scratch must be sized for
+// at least `heads` heads.
 template <class Rows>
-void ForwardTile(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const float* q, float* out,
-                 std::ptrdiff_t q_stride, float* lse, std::ptrdiff_t lse_stride, int past, int t0, int t1, int d,
-                 float scale, ForwardScratch& scratch) {
+void ForwardTileHeads(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const float* q, float* out,
+                      std::ptrdiff_t q_stride, std::ptrdiff_t head_stride, float* lse, std::ptrdiff_t lse_stride,
+                      std::ptrdiff_t lse_head_stride, int heads, int past, int t0, int t1, int d, float scale,
+                      ForwardScratch& scratch) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   float* kt = scratch.kt.data();
-  float* acc = scratch.acc.data();
-  float m[kQueryBlock], l[kQueryBlock];
+  const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * d;
   const float* kp[kKeyBlock];  // this key block's K and V rows
   const float* vp[kKeyBlock];
   const int nq = t1 - t0;
-  std::fill(scratch.acc.begin(), scratch.acc.end(), 0.0f);
-  std::fill(m, m + kQueryBlock, kNegInf);
-  std::fill(l, l + kQueryBlock, 0.0f);
+  std::fill_n(scratch.acc.begin(), heads * acc_head, 0.0f);
+  std::fill_n(scratch.m.begin(), heads * kQueryBlock, kNegInf);
+  std::fill_n(scratch.l.begin(), heads * kQueryBlock, 0.0f);
   const int key_end = past + t1;  // the last query of the block sees keys < key_end
   for (int j0 = 0; j0 < key_end; j0 += kKeyBlock) {
     const int nkb = std::min(kKeyBlock, key_end - j0);
     GatherRows(krows, j0, nkb, kp);
     GatherRows(vrows, j0, nkb, vp);
     mk.transpose(kp, nkb, d, kt);
-    for (int r = 0; r < nq; ++r) {
-      const int t = t0 + r;
-      const int nk = std::min(nkb, past + t + 1 - j0);
-      if (nk <= 0) continue;
-      float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
-      mk.scores(q + t * q_stride, kt, d, scale, srow);
-      const float m_new = std::max(m[r], mk.max(srow, nk));
-      const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
-      l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
-      mk.pv(acc + static_cast<size_t>(r) * d, alpha, srow, vp, nk, d);
-      m[r] = m_new;
+    for (int h = 0; h < heads; ++h) {
+      const float* qh = q + h * head_stride;
+      float* acc = scratch.acc.data() + h * acc_head;
+      float* m = scratch.m.data() + h * kQueryBlock;
+      float* l = scratch.l.data() + h * kQueryBlock;
+      for (int r = 0; r < nq; ++r) {
+        const int t = t0 + r;
+        const int nk = std::min(nkb, past + t + 1 - j0);
+        if (nk <= 0) continue;
+        float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
+        mk.scores(qh + t * q_stride, kt, d, scale, srow);
+        const float m_new = std::max(m[r], mk.max(srow, nk));
+        const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
+        l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
+        mk.pv(acc + static_cast<size_t>(r) * d, alpha, srow, vp, nk, d);
+        m[r] = m_new;
+      }
     }
   }
-  for (int r = 0; r < nq; ++r) {
-    const int t = t0 + r;
-    float* oh = out + t * q_stride;
-    const float* a = acc + static_cast<size_t>(r) * d;
-    for (int i = 0; i < d; ++i) oh[i] = a[i] / l[r];
-    if (lse != nullptr) lse[t * lse_stride] = m[r] + std::log(l[r]);
+  for (int h = 0; h < heads; ++h) {
+    const float* acc = scratch.acc.data() + h * acc_head;
+    const float* m = scratch.m.data() + h * kQueryBlock;
+    const float* l = scratch.l.data() + h * kQueryBlock;
+    for (int r = 0; r < nq; ++r) {
+      const int t = t0 + r;
+      float* oh = out + h * head_stride + t * q_stride;
+      const float* a = acc + static_cast<size_t>(r) * d;
+      for (int i = 0; i < d; ++i) oh[i] = a[i] / l[r];
+      if (lse != nullptr) lse[h * lse_head_stride + t * lse_stride] = m[r] + std::log(l[r]);
+    }
   }
+}
+
+// ForwardTileHeads for one head: q / out point at token 0 of this head, rows q_stride
+// apart; lse (null: not written) at token 0 of this head, lse_stride apart.
+template <class Rows>
+void ForwardTile(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const float* q, float* out,
+                 std::ptrdiff_t q_stride, float* lse, std::ptrdiff_t lse_stride, int past, int t0, int t1, int d,
+                 float scale, ForwardScratch& scratch) {
+  ForwardTileHeads(mk, krows, vrows, q, out, q_stride, 0, lse, lse_stride, 0, 1, past, t0, t1, d, scale, scratch);
 }
 
 }  // namespace tide::engine::attention_internal

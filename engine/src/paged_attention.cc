@@ -1,6 +1,7 @@
 // Batched paged attention forward: the (sequence, head, query block) tasks of the whole
 // batch go through one ParallelFor, each running the same tile loop as AttentionForward
-// (attention_internal::ForwardTile) with key / value rows reached through the block table.
+// (attention_internal::ForwardTileHeads) with key / value rows reached through the block
+// table.
 //
 // Paging inside a 64-key tile: the tile's K and V row addresses are gathered through the
 // block table once per tile (one division per block run, not per row), so a tile may
@@ -9,9 +10,11 @@
 // place by the pointer-based P·V kernel, never copied, and P·V is not split at block
 // boundaries. The arithmetic is thus exactly AttentionForward's for the same K/V values.
 //
-// Scheduling: a task is claimed as a unit of the heads that share one kv head (run back to
-// back by one thread, so that kv head's K/V rows are still in cache for the 2nd..group-th
-// head). Units are sorted by estimated cost (longest first; ties keep batch order) and the
+// Scheduling: a task is claimed as a unit of the heads that share one kv head, walked
+// together by one ForwardTileHeads: each 64-key K tile is gathered and transposed once and
+// scored against every head of the group while it (and the tile's V rows) sit in L1; each
+// head keeps its own online-softmax state, so its arithmetic is exactly the one-head
+// walk's. Units are sorted by estimated cost (longest first; ties keep batch order) and the
 // ParallelFor participants claim them from a shared atomic cursor, so a long prefill block
 // never leaves a thread idle behind a contiguous chunk of short decode rows. Which thread
 // runs a task never changes its arithmetic.
@@ -31,7 +34,7 @@ namespace {
 
 using attention_internal::ForwardKernels;
 using attention_internal::ForwardScratch;
-using attention_internal::ForwardTile;
+using attention_internal::ForwardTileHeads;
 using attention_internal::kQueryBlock;
 
 // Key or value rows of one sequence and kv head in the block pool.
@@ -74,8 +77,8 @@ void PagedAttentionForwardAt(SimdLevel level, const AttentionShape& shape, const
     for (int t0 = 0; t0 < sq.tokens; t0 += kQueryBlock) {
       const int nq = std::min(kQueryBlock, sq.tokens - t0);
       // Every key up to the block's last query is transposed once, then scored and
-      // accumulated per query.
-      const int64_t cost = static_cast<int64_t>(sq.past + t0 + nq) * (2 * nq + 1);
+      // accumulated per (head, query).
+      const int64_t cost = static_cast<int64_t>(sq.past + t0 + nq) * (2 * nq * group + 1);
       for (int g = 0; g < shape.kv_heads; ++g) units.push_back({cost, static_cast<int32_t>(i), g, t0});
     }
   }
@@ -89,7 +92,7 @@ void PagedAttentionForwardAt(SimdLevel level, const AttentionShape& shape, const
   // chunk only sets how many participants there are.
   const int64_t tasks = static_cast<int64_t>(units.size()) * group;
   ThreadPool::Default().ParallelFor(tasks, group, [&](int64_t, int64_t) {
-    ForwardScratch scratch(d);
+    ForwardScratch scratch(d, group);
     for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < units.size();
          i = next.fetch_add(1, std::memory_order_relaxed)) {
       const Unit& u = units[i];
@@ -98,11 +101,9 @@ void PagedAttentionForwardAt(SimdLevel level, const AttentionShape& shape, const
       const PagedRows krows{kv.k + kv_off, sq.block_table, kv.block_stride, kv.block_size, kv_stride};
       const PagedRows vrows{kv.v + kv_off, sq.block_table, kv.block_stride, kv.block_size, kv_stride};
       const int t1 = std::min(u.t0 + kQueryBlock, sq.tokens);
-      for (int h = u.kv_head * group; h < (u.kv_head + 1) * group; ++h) {
-        const std::ptrdiff_t h_off = static_cast<std::ptrdiff_t>(h) * d;
-        ForwardTile(mk, krows, vrows, sq.q + h_off, sq.out + h_off, q_stride, nullptr, 0, sq.past, u.t0, t1, d,
-                    shape.scale, scratch);
-      }
+      const std::ptrdiff_t h_off = static_cast<std::ptrdiff_t>(u.kv_head) * group * d;
+      ForwardTileHeads(mk, krows, vrows, sq.q + h_off, sq.out + h_off, q_stride, d, nullptr, 0, 0, group, sq.past,
+                       u.t0, t1, d, shape.scale, scratch);
     }
   });
 }

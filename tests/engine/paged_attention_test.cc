@@ -13,6 +13,7 @@
 #include "kernel_test_util.h"
 #include "tide/engine/kernels/attention.h"
 #include "tide/engine/kernels/cpu_features.h"
+#include "tide/engine/thread_pool.h"
 
 namespace tide::engine {
 namespace {
@@ -169,6 +170,50 @@ TEST(PagedAttentionTest, MatchesContiguousForwardBitForBit) {
         std::vector<float> out(b.q[i].size());
         AttentionForwardAt(level, s, b.q[i].data(), b.k[i].data(), b.v[i].data(), out.data(), nullptr);
         EXPECT_EQ(out, b.out[i]) << SimdLevelName(level) << " block=" << bs << " seq=" << i;
+      }
+    }
+  }
+}
+
+TEST(PagedAttentionTest, GroupedHeadsMatchOneHeadWalksBitForBit) {
+  // The heads of a GQA group share each transposed K tile but keep their own softmax
+  // state: every head's output equals that head run alone (a one-head, one-kv-head
+  // contiguous forward on its slices), paged and contiguous. kv_heads = pool size, so the
+  // contiguous forward takes its grouped path too.
+  std::mt19937 rng(45);
+  const int kv_heads = ThreadPool::Default().size(), group = 3, d = 24;
+  const int heads = kv_heads * group;
+  for (SimdLevel level : SupportedLevels()) {
+    Batch b(rng, kMixed, heads, kv_heads, d, 16);
+    PagedAttentionForwardAt(level, b.shape, b.kv, b.seqs);
+    for (size_t i = 0; i < b.seqs.size(); ++i) {
+      const int tokens = b.seqs[i].tokens, total = b.seqs[i].past + tokens;
+      AttentionShape s = b.shape;
+      s.tokens = tokens;
+      s.past = b.seqs[i].past;
+      std::vector<float> grouped(b.q[i].size());
+      AttentionForwardAt(level, s, b.q[i].data(), b.k[i].data(), b.v[i].data(), grouped.data(), nullptr);
+      EXPECT_EQ(grouped, b.out[i]) << SimdLevelName(level) << " seq=" << i;
+      AttentionShape one = s;
+      one.heads = 1;
+      one.kv_heads = 1;
+      for (int h = 0; h < heads; ++h) {
+        const int g = h / group;
+        std::vector<float> qh(static_cast<size_t>(tokens) * d), kh(static_cast<size_t>(total) * d), vh(kh.size());
+        for (int t = 0; t < tokens; ++t) {
+          std::copy_n(b.q[i].begin() + (static_cast<int64_t>(t) * heads + h) * d, d, qh.begin() + t * d);
+        }
+        for (int j = 0; j < total; ++j) {
+          std::copy_n(b.k[i].begin() + (static_cast<int64_t>(j) * kv_heads + g) * d, d, kh.begin() + j * d);
+          std::copy_n(b.v[i].begin() + (static_cast<int64_t>(j) * kv_heads + g) * d, d, vh.begin() + j * d);
+        }
+        std::vector<float> oh(qh.size());
+        AttentionForwardAt(level, one, qh.data(), kh.data(), vh.data(), oh.data(), nullptr);
+        for (int t = 0; t < tokens; ++t) {
+          const auto at = b.out[i].begin() + (static_cast<int64_t>(t) * heads + h) * d;
+          EXPECT_TRUE(std::equal(oh.begin() + t * d, oh.begin() + (t + 1) * d, at))
+              << SimdLevelName(level) << " seq=" << i << " head=" << h << " token=" << t;
+        }
       }
     }
   }
