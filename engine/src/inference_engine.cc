@@ -270,9 +270,9 @@ bool InferenceEngine::Impl::Step() {
   for (int pass = 0; pass < 2 && budget > 0; ++pass) {
     for (size_t i = 0; i < running.size() && budget > 0; ++i) {
       Sequence* s = running[i].get();
-      const int todo = static_cast<int>(s->tokens.size()) - s->computed;
-      const bool decode = todo == 1;
-      if (todo <= 0 || decode != (pass == 0)) continue;
+      const int uncomputed = static_cast<int>(s->tokens.size()) - s->computed;
+      const bool decode = uncomputed == 1;
+      if (uncomputed <= 0 || decode != (pass == 0)) continue;
       if (!decode) {
         ExtendFromCache(s);
         if (options.prefix_cache && s->computed == static_cast<int>(s->blocks.size()) * bs &&

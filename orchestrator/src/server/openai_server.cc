@@ -333,8 +333,9 @@ void OpenAiServer::Impl::Serve(std::shared_ptr<tcp::socket> socket) {
     http::read(*socket, buffer, parser, ec);
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset) break;
     if (ec) {  // malformed HTTP: answer once, then close
-      http::request<http::string_body> dummy;
-      http::response<http::string_body> res = Error(dummy, InvalidArgument("request: malformed HTTP (" + ec.message() + ")"));
+      const http::request<http::string_body> unparsed;  // the error reply needs a request to answer
+      http::response<http::string_body> res =
+          Error(unparsed, InvalidArgument("request: malformed HTTP (" + ec.message() + ")"));
       res.keep_alive(false);
       http::write(*socket, res, ec);
       break;
