@@ -76,9 +76,10 @@ TEST(ModelPagedTest, MatchesCacheForwardAndSharesPrefixBlocks) {
   ASSERT_EQ(l2->shape, (std::vector<int64_t>{2, vocab}));
   EXPECT_LT(RelErr(l2->data.data(), ref_a->data.data() + 10 * vocab, vocab), 1e-5);
   EXPECT_LT(RelErr(l2->data.data() + vocab, ref_b->data.data() + 13 * vocab, vocab), 1e-5);
-  // Decode one more token of a, continuing its cache.
-  a.push_back(9);
-  auto ref_a2 = model->Forward(a);
+  // Decode one more token of a, continuing its cache (a copy: `sa` still views `a`).
+  std::vector<int32_t> a2 = a;
+  a2.push_back(9);
+  auto ref_a2 = model->Forward(a2);
   const int32_t next[] = {9};
   PagedSequenceInput decode{next, 11, table_a};
   auto l3 = model->ForwardPaged(std::span(&decode, 1), pool->get());
