@@ -2,6 +2,9 @@
 // inputs.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -22,6 +25,24 @@ inline std::vector<float> RandomVector(std::mt19937& rng, size_t n, float lo, fl
   std::vector<float> v(n);
   for (float& f : v) f = dist(rng);
   return v;
+}
+
+// Relative error of each row of width d against the reference row (||Δ|| / ||ref||), worst
+// over rows; NaN anywhere is infinitely wrong.
+inline double WorstRowError(const std::vector<float>& out, const std::vector<float>& ref, int d) {
+  double worst = 0.0;
+  for (size_t r = 0; r * d < ref.size(); ++r) {
+    double diff = 0.0, norm = 0.0;
+    for (int i = 0; i < d; ++i) {
+      const float o = out[r * d + i];
+      if (std::isnan(o)) return std::numeric_limits<double>::infinity();
+      const double e = static_cast<double>(o) - ref[r * d + i];
+      diff += e * e;
+      norm += static_cast<double>(ref[r * d + i]) * ref[r * d + i];
+    }
+    worst = std::max(worst, std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30));
+  }
+  return worst;
 }
 
 }  // namespace tide::engine::testing

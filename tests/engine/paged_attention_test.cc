@@ -20,24 +20,8 @@ namespace {
 
 using testing::RandomVector;
 using testing::SupportedLevels;
+using testing::WorstRowError;
 
-// Relative error of each query's output row against the reference row (||Δ|| / ||ref||),
-// worst over rows; NaN anywhere fails. Same measure as attention_fast_test.cc.
-double WorstRowError(const std::vector<float>& out, const std::vector<float>& ref, int d) {
-  double worst = 0.0;
-  for (size_t r = 0; r * d < ref.size(); ++r) {
-    double diff = 0.0, norm = 0.0;
-    for (int i = 0; i < d; ++i) {
-      const float o = out[r * d + i];
-      if (std::isnan(o)) return std::numeric_limits<double>::infinity();
-      const double e = static_cast<double>(o) - ref[r * d + i];
-      diff += e * e;
-      norm += static_cast<double>(ref[r * d + i]) * ref[r * d + i];
-    }
-    worst = std::max(worst, std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30));
-  }
-  return worst;
-}
 
 struct SeqSpec {
   int tokens, past;
