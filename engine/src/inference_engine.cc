@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -20,12 +21,13 @@
 namespace tide::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct Sequence {
   uint64_t id = 0;
   GenerationParams params;
   std::shared_ptr<TokenConstraint> constraint;
+  std::shared_ptr<const TokenConstraint> constraint_initial;  // with constraint_repeat: the state at Submit
+  std::vector<int32_t> constraint_repeat;
+  int repeat_pos = -1;        // >= 0: between constrained values, the next repeat token's index
   std::vector<float> masked;  // the constrained row's scratch
   std::function<void(const GenerationUpdate&)> on_update;
   std::vector<int32_t> tokens;  // prompt, then generated tokens: the whole context
@@ -56,23 +58,21 @@ struct LogSoftmax {
 
 }  // namespace
 
-const char* FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kError: return "error";
-    case FinishReason::kNone: break;
-  }
-  return "none";
-}
-
 struct InferenceEngine::Impl {
   Model* model = nullptr;
   const Tokenizer* tokenizer = nullptr;
   Options options;
   std::unique_ptr<KvBlockPool> pool;
   int max_context = 0;
+  // Router choices of every position of every block: [block][slot][moe layer][k], written
+  // with the block's K/V, so a block shared from the prefix cache brings its routing along.
+  std::vector<int> moe_layers;  // indices of the MoE layers
+  int top_k = 0;
+  std::vector<int32_t> block_routing;
+  size_t row_width() const { return moe_layers.size() * static_cast<size_t>(top_k); }
+  int32_t* RoutingRow(int32_t block, int slot) {
+    return block_routing.data() + (static_cast<size_t>(block) * pool->block_size() + slot) * row_width();
+  }
 
   mutable std::mutex mu;
   std::condition_variable wake;
@@ -95,7 +95,9 @@ struct InferenceEngine::Impl {
   void ReleaseBlocks(Sequence* s);
   void Preempt(size_t index);
   void Finish(Sequence* s, FinishReason reason);
-  void Sample(Sequence* s, std::span<const float> logits);
+  void Sample(Sequence* s, std::span<const float> logits, std::span<const int32_t> routing);
+  void MaskToRepeat(Sequence* s) const;
+  void StoreRouting(const Sequence* s, int rows, int batch_row0, const RouterChoices& rec);
   void PublishFull(Sequence* s);
 };
 
@@ -166,16 +168,56 @@ void InferenceEngine::Impl::PublishFull(Sequence* s) {
   }
 }
 
-void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row) {
+void InferenceEngine::Impl::StoreRouting(const Sequence* s, int rows, int batch_row0, const RouterChoices& rec) {
+  const int bs = pool->block_size(), k = top_k;
+  for (int r = 0; r < rows; ++r) {
+    const int pos = s->computed + r;
+    int32_t* dst = RoutingRow(s->blocks[pos / bs], pos % bs);
+    for (size_t m = 0; m < moe_layers.size(); ++m) {
+      const int32_t* src = rec.experts[moe_layers[m]].data() + static_cast<size_t>(batch_row0 + r) * k;
+      std::copy_n(src, k, dst + m * k);
+    }
+  }
+}
+
+// Between constrained values only the repeat's next token may come (or, at its start, a
+// stop token ending the request).
+void InferenceEngine::Impl::MaskToRepeat(Sequence* s) const {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float>& x = s->masked;
+  std::vector<int32_t> allowed = {s->constraint_repeat[s->repeat_pos]};
+  if (s->repeat_pos == 0) allowed.insert(allowed.end(), s->params.stop_token_ids.begin(), s->params.stop_token_ids.end());
+  std::vector<float> keep;
+  for (int32_t id : allowed) keep.push_back(id >= 0 && id < static_cast<int32_t>(x.size()) ? x[id] : -inf);
+  std::fill(x.begin(), x.end(), -inf);
+  for (size_t i = 0; i < allowed.size(); ++i) {
+    if (allowed[i] >= 0 && allowed[i] < static_cast<int32_t>(x.size())) x[allowed[i]] = keep[i];
+  }
+}
+
+void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row, std::span<const int32_t> routing) {
   // A model's vocabulary may be padded past the tokenizer's: never sample a non-token.
   std::span<const float> logits = row.first(std::min(row.size(), static_cast<size_t>(tokenizer->vocab_size())));
   if (s->constraint != nullptr) {
     s->masked.assign(logits.begin(), logits.end());
-    s->constraint->MaskLogits(s->masked);
+    if (s->repeat_pos >= 0) {
+      MaskToRepeat(s);
+    } else {
+      s->constraint->MaskLogits(s->masked);
+    }
     logits = s->masked;
   }
+  const bool routed = s->params.return_router_choices;
+  if (routed && s->completion_tokens == 0) {  // the prompt's rows, from the blocks now holding them
+    const int bs = pool->block_size();
+    for (int pos = 0; pos + 1 < s->prompt_len; ++pos) {
+      const int32_t* r = RoutingRow(s->blocks[pos / bs], pos % bs);
+      s->pending.prompt_router_choices.emplace_back(r, r + row_width());
+    }
+  }
   const SampledToken st = SampleToken(logits, s->params.sampling, s->rng);
-  GeneratedToken g{st.id, st.logprob, {}};
+  GeneratedToken g{st.id, st.logprob, {}, {}};
+  if (routed) g.router_choices.assign(routing.begin(), routing.end());
   if (s->params.top_logprobs > 0) {
     const LogSoftmax lp(logits, s->params.sampling.temperature);
     std::vector<int32_t> ids(logits.size());
@@ -188,21 +230,37 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row) {
   }
   ++s->completion_tokens;
   ++stats.generated_tokens;
-  if (s->constraint != nullptr && !s->constraint->Accept(g.id).ok()) {
+  const auto& stop_ids = s->params.stop_token_ids;
+  const bool is_stop = std::find(stop_ids.begin(), stop_ids.end(), g.id) != stop_ids.end();
+  if (s->constraint != nullptr && s->repeat_pos < 0 && !s->constraint->Accept(g.id).ok()) {
     s->pending.error = Internal("the constraint refused the token it allowed");
     Finish(s, FinishReason::kError);
     return;
   }
-  const auto& stop_ids = s->params.stop_token_ids;
-  if (std::find(stop_ids.begin(), stop_ids.end(), g.id) != stop_ids.end()) {
-    Finish(s, FinishReason::kStop);  // the stop token is not part of the output
+  if (is_stop) {
+    s->pending.stop_token_id = g.id;  // the stop token is not part of the output
+    if (routed) s->pending.stop_router_choices = std::move(g.router_choices);
+    Finish(s, FinishReason::kStop);
     return;
+  }
+  if (s->repeat_pos >= 0 && ++s->repeat_pos == static_cast<int>(s->constraint_repeat.size())) {
+    s->constraint = std::make_shared<TokenConstraint>(*s->constraint_initial);  // the next value
+    s->repeat_pos = -1;
   }
   s->tokens.push_back(g.id);
   s->pending.tokens.push_back(std::move(g));
   bool stopped = false;
   s->pending.text += s->stream->Add(s->tokens.back(), &stopped);
-  if (stopped || (s->constraint != nullptr && s->constraint->finished())) {
+  const auto& final_ids = s->params.final_token_ids;
+  stopped = stopped || std::find(final_ids.begin(), final_ids.end(), s->tokens.back()) != final_ids.end();
+  if (s->constraint != nullptr && s->repeat_pos < 0 && s->constraint->finished()) {
+    if (s->constraint_repeat.empty()) {
+      stopped = true;
+    } else {
+      s->repeat_pos = 0;  // another value may follow
+    }
+  }
+  if (stopped) {
     Finish(s, FinishReason::kStop);
   } else if (s->completion_tokens >= s->params.max_tokens || static_cast<int>(s->tokens.size()) >= max_context) {
     Finish(s, FinishReason::kLength);
@@ -332,8 +390,14 @@ bool InferenceEngine::Impl::Step() {
       batch.push_back({std::span<const int32_t>(s->tokens).subspan(static_cast<size_t>(s->computed), it.rows),
                        s->computed, s->blocks});
     }
-    Result<Tensor> logits = model->ForwardPaged(batch, pool.get());
+    RouterChoices routing;
+    ForwardOptions fo;
+    fo.record_routing = &routing;
+    fo.expert_load = &stats.expert_tokens;
+    Result<Tensor> logits = model->ForwardPaged(batch, pool.get(), fo);
     ++stats.steps;
+    int batch_row = 0;
+    std::vector<int32_t> last_row(row_width());
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence* s = plan[i].s;
       if (!logits.ok()) {
@@ -341,11 +405,17 @@ bool InferenceEngine::Impl::Step() {
         Finish(s, FinishReason::kError);
         continue;
       }
-      s->computed += plan[i].rows;
+      const int rows = plan[i].rows;
+      stats.forward_rows += rows;
+      StoreRouting(s, rows, batch_row, routing);
+      const int last = s->computed + rows - 1;  // copied before PublishFull may swap its block
+      std::copy_n(RoutingRow(s->blocks[last / bs], last % bs), row_width(), last_row.data());
+      batch_row += rows;
+      s->computed += rows;
       PublishFull(s);
       if (s->computed == static_cast<int>(s->tokens.size())) {
         const int vocab = static_cast<int>(logits->shape[1]);
-        Sample(s, std::span<const float>(logits->data).subspan(i * static_cast<size_t>(vocab), vocab));
+        Sample(s, std::span<const float>(logits->data).subspan(i * static_cast<size_t>(vocab), vocab), last_row);
       }
     }
   }
@@ -421,11 +491,21 @@ Result<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(Model* model, c
   impl->tokenizer = tokenizer;
   impl->options = options;
   impl->max_context = model->config().max_position_embeddings;
+  const ModelConfig& mc = model->config();
+  impl->top_k = mc.num_experts_per_tok;
+  impl->stats.expert_tokens.tokens.resize(mc.num_hidden_layers);
+  for (int l = 0; l < mc.num_hidden_layers; ++l) {
+    if (!mc.IsMoeLayer(l)) continue;
+    impl->moe_layers.push_back(l);
+    impl->stats.expert_tokens.tokens[l].assign(mc.num_experts, 0);
+  }
+  impl->published_stats = impl->stats;
   const int blocks = options.kv_blocks > 0 ? options.kv_blocks
                                            : 2 * options.max_running * ((512 + options.block_size - 1) / options.block_size);
   const ModelConfig& c = model->config();
   TIDE_ASSIGN_OR_RETURN(impl->pool,
                         KvBlockPool::Create({blocks, options.block_size, c.num_hidden_layers, c.kv_dim(), options.prefix_cache}));
+  impl->block_routing.assign(static_cast<size_t>(blocks) * options.block_size * impl->row_width(), -1);
   Impl* raw = impl.get();
   impl->loop = std::thread([raw] { raw->Run(); });
   return std::unique_ptr<InferenceEngine>(new InferenceEngine(std::move(impl)));
@@ -461,9 +541,19 @@ Result<uint64_t> InferenceEngine::Submit(GenerateRequest request, std::function<
                            " tokens)");
   }
   if (!on_update) return InvalidArgument("on_update: a callback is required");
+  if (!request.constraint_repeat.empty()) {
+    if (request.constraint == nullptr) return InvalidArgument("constraint_repeat: needs a constraint");
+    for (int32_t t : request.constraint_repeat) {
+      if (t < 0 || t >= m.tokenizer->vocab_size()) {
+        return InvalidArgument("constraint_repeat: token " + std::to_string(t) + " is outside the vocabulary");
+      }
+    }
+  }
   auto s = std::make_unique<Sequence>();
   s->params = p;
   s->constraint = std::move(request.constraint);
+  s->constraint_repeat = std::move(request.constraint_repeat);
+  if (!s->constraint_repeat.empty()) s->constraint_initial = std::make_shared<const TokenConstraint>(*s->constraint);
   if (s->constraint != nullptr && s->constraint->vocab_size() > m.tokenizer->vocab_size()) {
     return InvalidArgument("constraint: built for a vocabulary of " + std::to_string(s->constraint->vocab_size()) +
                            " tokens, the tokenizer has " + std::to_string(m.tokenizer->vocab_size()));
@@ -494,59 +584,6 @@ void InferenceEngine::Cancel(uint64_t request_id) {
     impl_->cancels.push_back(request_id);
   }
   impl_->wake.notify_all();
-}
-
-struct UpdateQueue::State {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<GenerationUpdate> updates;
-};
-
-UpdateQueue::UpdateQueue() : state_(std::make_shared<State>()) {}
-
-std::function<void(const GenerationUpdate&)> UpdateQueue::Callback() const {
-  return [state = state_](const GenerationUpdate& u) {
-    std::lock_guard lock(state->mu);
-    state->updates.push_back(u);
-    state->cv.notify_all();
-  };
-}
-
-std::optional<GenerationUpdate> UpdateQueue::Pop(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(state_->mu);
-  if (!state_->cv.wait_for(lock, timeout, [&] { return !state_->updates.empty(); })) return std::nullopt;
-  GenerationUpdate u = std::move(state_->updates.front());
-  state_->updates.pop_front();
-  return u;
-}
-
-Result<GenerationResult> InferenceEngine::Generate(GenerateRequest request, const std::atomic<bool>* cancelled) {
-  const UpdateQueue queue;
-  const auto start = Clock::now();
-  TIDE_ASSIGN_OR_RETURN(const uint64_t id, Submit(std::move(request), queue.Callback()));
-  GenerationResult r;
-  bool cancel_sent = false;
-  while (true) {
-    if (!cancel_sent && cancelled != nullptr && cancelled->load()) {
-      Cancel(id);
-      cancel_sent = true;
-    }
-    std::optional<GenerationUpdate> u = queue.Pop(std::chrono::milliseconds(10));
-    if (!u) continue;
-    const double now = std::chrono::duration<double>(Clock::now() - start).count();
-    if (r.tokens.empty() && !u->tokens.empty()) r.ttft_s = now;
-    r.tokens.insert(r.tokens.end(), u->tokens.begin(), u->tokens.end());
-    r.text += u->text;
-    r.prompt_tokens = u->prompt_tokens;
-    r.cached_tokens = u->cached_tokens;
-    r.completion_tokens = u->completion_tokens;
-    if (u->finished) {
-      if (!u->error.ok()) return u->error;
-      r.finish_reason = u->finish_reason;
-      r.total_s = now;
-      return r;
-    }
-  }
 }
 
 InferenceEngine::Stats InferenceEngine::stats() const {

@@ -1,14 +1,17 @@
 // InferenceEngine: continuous batching gives each request the tokens it gets alone,
 // prefix sharing changes nothing but the work, preemption under a tiny KV budget loses no
 // request, and stop strings, stop tokens, max_tokens, log-probs, cancellation and bad
-// input behave as inference_engine.h says.
+// input behave as inference_engine.h says; router choices replay the serving forward,
+// expert loads add up, and a constraint may repeat (parallel tool calls).
 #include "tide/engine/inference_engine.h"
 
 #include "tide/engine/json_constraint.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -19,8 +22,8 @@
 namespace tide::engine {
 namespace {
 
-
-ModelWeights Weights() {
+// `dense_first`: a layer 0 with a dense MLP before the MoE layers (3 layers in all).
+ModelWeights Weights(bool dense_first = false) {
   ModelConfig c;
   c.vocab_size = 272;
   c.hidden_size = 32;
@@ -33,6 +36,10 @@ ModelWeights Weights() {
   c.num_experts = 4;
   c.num_experts_per_tok = 2;
   c.max_position_embeddings = 256;
+  if (dense_first) {
+    c.num_hidden_layers = 3;
+    c.first_k_dense_replace = 1;
+  }
   ModelWeights w = ModelWeights::Allocate(c);
   w.InitRandom(3);
   return w;
@@ -40,10 +47,13 @@ ModelWeights Weights() {
 
 class InferenceEngineTest : public ::testing::Test {
  protected:
-  InferenceEngineTest() : tokenizer_(ByteLevelTokenizer()), model_(Model::Create(Weights()).value()) {}
+  InferenceEngineTest()
+      : tokenizer_(ByteLevelTokenizer()),
+        model_(Model::Create(Weights()).value()),
+        mixed_(Model::Create(Weights(true)).value()) {}
 
-  std::unique_ptr<InferenceEngine> Engine(InferenceEngine::Options o) {
-    auto e = InferenceEngine::Create(&model_, &tokenizer_, o);
+  std::unique_ptr<InferenceEngine> Engine(InferenceEngine::Options o, Model* model = nullptr) {
+    auto e = InferenceEngine::Create(model != nullptr ? model : &model_, &tokenizer_, o);
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     return std::move(e).value();
   }
@@ -104,8 +114,30 @@ class InferenceEngineTest : public ::testing::Test {
     return ids;
   }
 
+  // Greedy argmax of each row of logits [rows, vocab], over the tokenizer's vocabulary.
+  std::vector<int32_t> Argmax(const Tensor& logits) const {
+    const int vocab = static_cast<int>(logits.shape[1]);
+    std::vector<int32_t> out;
+    for (int r = 0; r < static_cast<int>(logits.shape[0]); ++r) {
+      const float* row = logits.data.data() + static_cast<size_t>(r) * vocab;
+      out.push_back(static_cast<int32_t>(std::max_element(row, row + tokenizer_.vocab_size()) - row));
+    }
+    return out;
+  }
+
+  // log softmax(logits[row])[id] over the tokenizer's vocabulary.
+  double LogProb(const Tensor& logits, size_t row, int32_t id) const {
+    const float* x = logits.data.data() + row * static_cast<size_t>(logits.shape[1]);
+    const float* end = x + tokenizer_.vocab_size();
+    const double max = *std::max_element(x, end);
+    double z = 0;
+    for (const float* p = x; p != end; ++p) z += std::exp(*p - max);
+    return x[id] - max - std::log(z);
+  }
+
   Tokenizer tokenizer_;
   Model model_;
+  Model mixed_;  // a dense layer, then two MoE layers
 };
 
 TEST_F(InferenceEngineTest, BatchedEqualsOneAtATimeAndPrefixSharingChangesNothing) {
@@ -242,6 +274,186 @@ TEST_F(InferenceEngineTest, ConstrainedToolCallsAreSchemaValid) {
   }
 }
 
+// Routing replay: the router choices served with each token, assembled over prompt +
+// completion (+ stop token), make Model::Forward predict exactly the tokens the engine
+// generated, also for prompts taken from the prefix cache and sequences preempted and
+// recomputed under a tiny KV budget; a plain forward records the same ids.
+TEST_F(InferenceEngineTest, RouterChoicesReplayTheServingForward) {
+  auto reqs = Requests(8, 20);
+  for (auto& r : reqs) {
+    r.params.sampling.temperature = 0.f;
+    r.params.return_router_choices = true;
+  }
+  // One request ends on a stop token: its routing comes as stop_router_choices.
+  InferenceEngine::Options probe_options;
+  probe_options.block_size = 4;
+  auto probe = Engine(probe_options, &mixed_);
+  auto free_run = probe->Generate(reqs[2]);
+  ASSERT_TRUE(free_run.ok());
+  reqs[2].params.stop_token_ids = {free_run->tokens[6].id};
+  InferenceEngine::Options tiny = probe_options;
+  tiny.kv_blocks = 26;  // preemptions, and prefix blocks shared between the requests
+  auto e = Engine(tiny, &mixed_);
+  const auto got = RunTogether(e.get(), reqs);
+  EXPECT_GT(e->stats().preemptions, 0);
+  EXPECT_GT(e->stats().cached_tokens, 0);
+  // RunTogether keeps only tokens and text: run each again alone for the full results (the
+  // prefix cache of the same engine now serves their prompts).
+  int ties = 0, rows_checked = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto r = e->Generate(reqs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(Ids(*r), Ids(got[i])) << i;
+    const int prompt = static_cast<int>(reqs[i].prompt.size());
+    ASSERT_EQ(r->prompt_router_choices.size(), static_cast<size_t>(prompt - 1));
+    if (i == 2) {
+      EXPECT_EQ(r->finish_reason, FinishReason::kStop);
+      EXPECT_EQ(r->stop_token_id, reqs[2].params.stop_token_ids[0]);
+      EXPECT_EQ(r->stop_router_choices.size(), 4u);  // 2 MoE layers (layer 0 is dense) x top-2
+    } else {
+      EXPECT_EQ(r->stop_token_id, -1);
+      EXPECT_TRUE(r->stop_router_choices.empty());
+    }
+    auto replay = MakeReplayInput(mixed_.config(), reqs[i].prompt, *r);
+    ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+    ASSERT_EQ(replay->routing.tokens, static_cast<int>(replay->inputs.size()));
+    ForwardOptions forced;
+    forced.forced_routing = &replay->routing;
+    auto logits = mixed_.Forward(replay->inputs, nullptr, forced);
+    ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+    const std::vector<int32_t> predicted = Argmax(*logits);
+    for (size_t t = prompt - 1; t < predicted.size(); ++t) {
+      EXPECT_EQ(predicted[t], replay->targets[t]) << "request " << i << " row " << t;
+      // The served log-prob of each output token is the replayed row's (the stop token has none).
+      const size_t out = t - (prompt - 1);
+      if (out < r->tokens.size()) {
+        EXPECT_NEAR(LogProb(*logits, t, replay->targets[t]), r->tokens[out].logprob, 2e-5) << "request " << i << " row " << t;
+      }
+    }
+    // Without forcing, the model chooses the same experts (up to rare router-score ties).
+    RouterChoices recorded;
+    ForwardOptions record;
+    record.record_routing = &recorded;
+    ASSERT_TRUE(mixed_.Forward(replay->inputs, nullptr, record).ok());
+    for (size_t l = 0; l < recorded.experts.size(); ++l) {
+      ASSERT_EQ(recorded.experts[l].size(), replay->routing.experts[l].size());
+      for (size_t j = 0; j < recorded.experts[l].size(); ++j) ties += recorded.experts[l][j] != replay->routing.experts[l][j];
+      rows_checked += static_cast<int>(recorded.experts[l].size());
+    }
+  }
+  EXPECT_LE(ties, rows_checked / 200) << "recorded and served routing disagree in " << ties << " of " << rows_checked;
+  // Asked without router choices: none come, and replay says why.
+  GenerateRequest plain = reqs[0];
+  plain.params.return_router_choices = false;
+  auto r = e->Generate(plain);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->prompt_router_choices.empty());
+  EXPECT_TRUE(r->tokens[0].router_choices.empty());
+  EXPECT_EQ(MakeReplayInput(mixed_.config(), plain.prompt, *r).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Expert loads: per MoE layer the counts sum to rows x top_k, and they are exactly the
+// router choices of the rows the engine fed.
+TEST_F(InferenceEngineTest, ExpertLoadCountsEveryFedRow) {
+  auto e = Engine({}, &mixed_);
+  const auto before = e->stats();
+  ASSERT_EQ(before.expert_tokens.tokens.size(), 3u);
+  EXPECT_TRUE(before.expert_tokens.tokens[0].empty()) << "layer 0 is dense";
+  EXPECT_EQ(before.expert_tokens.tokens[1], std::vector<int64_t>(4, 0));
+  EXPECT_EQ(before.expert_tokens.tokens[2], std::vector<int64_t>(4, 0));
+  GenerateRequest req = Requests(1, 15)[0];
+  req.params.return_router_choices = true;
+  auto r = e->Generate(req);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->finish_reason, FinishReason::kLength);
+  const auto stats = e->stats();
+  // The last token is never fed: prompt + 15 - 1 rows.
+  EXPECT_EQ(stats.forward_rows, static_cast<int64_t>(req.prompt.size()) + 14);
+  for (int l : {1, 2}) {
+    int64_t sum = 0;
+    for (int64_t n : stats.expert_tokens.tokens[l]) sum += n;
+    EXPECT_EQ(sum, stats.forward_rows * 2) << "layer " << l;
+  }
+  // Rows are layer-major: MoE layer 1's two ids, then layer 2's.
+  std::vector<std::vector<int64_t>> counted(3, std::vector<int64_t>(4, 0));
+  auto count = [&](const std::vector<int32_t>& row) {
+    ASSERT_EQ(row.size(), 4u);
+    for (size_t j = 0; j < 4; ++j) ++counted[1 + j / 2][row[j]];
+  };
+  for (const auto& row : r->prompt_router_choices) count(row);
+  for (const auto& t : r->tokens) count(t.router_choices);
+  EXPECT_EQ(counted[1], stats.expert_tokens.tokens[1]);
+  EXPECT_EQ(counted[2], stats.expert_tokens.tokens[2]);
+}
+
+// A constraint with a repeat: after each value the model may stop (a stop token) or open
+// another value, as parallel tool calls do; every value is schema-valid. final_token_ids
+// end a request after the token, which stays in the output.
+TEST_F(InferenceEngineTest, ConstraintRepeatAndFinalTokens) {
+  auto e = Engine({});
+  const nlohmann::json schema =
+      ToolCallSchema({{"pick", nlohmann::json::parse(R"({"type": "object", "properties": {"n": {"enum": [1, 2]}},
+      "required": ["n"]})")}});
+  const auto trie = TokenTrie::FromTokenizer(tokenizer_);
+  const int32_t end = *tokenizer_.AddedTokenId("</tool_call>");
+  const int32_t im_end = *tokenizer_.AddedTokenId("<|im_end|>");
+  std::vector<int32_t> repeat;
+  tokenizer_.EncodeTo("\n<tool_call>\n", true, &repeat);
+  ASSERT_EQ(repeat.size(), 3u);
+  int most = 0;
+  for (int i = 0; i < 12; ++i) {
+    GenerateRequest r = Requests(1, 400)[0];
+    r.params.seed = 50 + i;
+    r.params.sampling.temperature = 1.f;
+    r.params.stop_token_ids = {im_end};
+    r.constraint = std::make_shared<TokenConstraint>(
+        TokenConstraint::Create(JsonSchemaMatcher::Create(schema).value(), trie, {end}).value());
+    r.constraint_repeat = repeat;
+    auto out = e->Generate(r);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    if (out->finish_reason == FinishReason::kLength) continue;
+    ASSERT_EQ(out->finish_reason, FinishReason::kStop);
+    EXPECT_EQ(out->stop_token_id, im_end);
+    // body </tool_call> (\n<tool_call>\n body </tool_call>)*
+    std::string text = "<tool_call>\n" + out->text;
+    int values = 0;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      if (values > 0) {
+        ASSERT_EQ(text.compare(pos, 1, "\n"), 0) << text;
+        ++pos;
+      }
+      ASSERT_EQ(text.compare(pos, 12, "<tool_call>\n"), 0) << text;
+      const size_t close = text.find("</tool_call>", pos);
+      ASSERT_NE(close, std::string::npos) << text;
+      const auto call = nlohmann::json::parse(text.substr(pos + 12, close - pos - 12), nullptr, false);
+      ASSERT_FALSE(call.is_discarded()) << text;
+      EXPECT_EQ(call["name"], "pick");
+      EXPECT_TRUE(call["arguments"]["n"] == 1 || call["arguments"]["n"] == 2) << text;
+      ++values;
+      pos = close + 12;
+    }
+    most = std::max(most, values);
+  }
+  EXPECT_GE(most, 2) << "some seed should open a second value";
+  // Without the repeat, one value and the request ends.
+  // final_token_ids: greedy output cut right after the chosen token.
+  GenerateRequest g = Requests(1, 30)[0];
+  g.params.sampling.temperature = 0.f;
+  auto full = e->Generate(g);
+  ASSERT_TRUE(full.ok());
+  const int32_t mark = full->tokens[4].id;
+  size_t first = 0;
+  while (full->tokens[first].id != mark) ++first;
+  g.params.final_token_ids = {mark};
+  auto cut = e->Generate(g);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(cut->finish_reason, FinishReason::kStop);
+  ASSERT_EQ(cut->tokens.size(), first + 1);
+  EXPECT_EQ(cut->tokens.back().id, mark);
+  EXPECT_EQ(cut->stop_token_id, -1);
+}
+
 TEST_F(InferenceEngineTest, BadRequestsNameTheField) {
   auto e = Engine({});
   auto code_and = [&](GenerateRequest r, const std::string& field) {
@@ -269,6 +481,9 @@ TEST_F(InferenceEngineTest, BadRequestsNameTheField) {
   r = ok;
   r.params.top_logprobs = 21;
   code_and(r, "top_logprobs");
+  r = ok;
+  r.constraint_repeat = {10};  // without a constraint
+  code_and(r, "constraint_repeat");
   // The engine still serves after bad requests.
   auto fine = e->Generate(ok);
   ASSERT_TRUE(fine.ok());
