@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
@@ -53,7 +54,9 @@ TEST(CudaRmsNormTest, MatchesCpuReference) {
     for (size_t i = 0; i < n; ++i) {
       ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " not written";
     }
-    EXPECT_LT(RelativeError(out, ref), 1e-5);
+    const double err = RelativeError(out, ref);
+    std::printf("[parity] CudaRmsNorm rows=%d dim=%d rel_err=%.3g\n", s.rows, s.dim, err);
+    EXPECT_LT(err, 1e-5);
   }
 }
 
