@@ -1,11 +1,15 @@
 // OpenAiServer over loopback with a real (tiny, random) model: every endpoint, streaming as
 // SSE chunks ending [DONE], the OpenAI error shape for bad input, and other clients served
-// while one sends garbage. A tool-call round trip with the official `openai` npm client is
-// in tests/e2e.
+// while one sends garbage; router choices that replay the served forward, per-expert load
+// counters, and parallel_tool_calls both ways. A tool-call round trip with the official
+// `openai` npm client is in tests/e2e.
 #include "tide/orchestrator/openai_server.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -173,7 +177,8 @@ TEST_F(OpenAiServerTest, CompletionsPlainAndStreamed) {
 }
 
 // tool_choice "required": even this random model replies with one schema-valid call, in
-// the non-streaming and the streaming shape alike.
+// the non-streaming and the streaming shape alike (parallel_tool_calls false: one call;
+// ParallelToolCallsBothWays covers true).
 TEST_F(OpenAiServerTest, RequiredToolChoiceGivesAValidCall) {
   const json tools = json::parse(R"([{"type": "function", "function": {"name": "set_mode",
       "parameters": {"type": "object", "properties": {"mode": {"enum": ["fast", "slow"]},
@@ -182,6 +187,7 @@ TEST_F(OpenAiServerTest, RequiredToolChoiceGivesAValidCall) {
                {"messages", {{{"role", "user"}, {"content", "go"}}}},
                {"tools", tools},
                {"tool_choice", "required"},
+               {"parallel_tool_calls", false},
                {"max_tokens", 120},
                {"seed", 5}};
   const Reply r = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
@@ -234,6 +240,8 @@ TEST_F(OpenAiServerTest, BadInputGetsOpenAiErrorsAndOthersAreStillServed) {
       {R"({"model": "tide-tiny", )" + msgs + R"(, "tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]})",
        "tools[0].function.parameters"},
       {R"({"model": "tide-tiny", "messages": [{"role": "wizard", "content": "x"}]})", "messages[0].role"},
+      {R"({"model": "tide-tiny", )" + msgs + R"(, "parallel_tool_calls": "no"})", "parallel_tool_calls"},
+      {R"({"model": "tide-tiny", )" + msgs + R"(, "return_router_choices": 1})", "return_router_choices"},
       {R"({"model": "tide-tiny", "messages": [{"role": "user", "content": ")" + std::string(2100, 'a') + R"("}]})",
        "prompt"},
   };
@@ -256,6 +264,142 @@ TEST_F(OpenAiServerTest, BadInputGetsOpenAiErrorsAndOthersAreStillServed) {
   const json ok = {{"model", "tide-tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 3}};
   EXPECT_EQ(Call(port(), http::verb::post, "/v1/chat/completions", ok.dump()).status, 200);
   noisy.join();
+}
+
+// The router_choices extension: the served routing, forced on a plain Model::Forward over
+// prompt + completion, reproduces the served log-probs; the stream carries the same rows.
+TEST_F(OpenAiServerTest, RouterChoicesReplayTheServedForward) {
+  const json body = {{"model", "tide-tiny"},     {"messages", {{{"role", "user"}, {"content", "route me"}}}},
+                     {"max_tokens", 10},         {"temperature", 0},
+                     {"logprobs", true},         {"return_router_choices", true}};
+  const Reply r = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json out = json::parse(r.body);
+  const json& rc = out["choices"][0]["router_choices"];
+  const std::vector<int32_t> prompt = rc["prompt_token_ids"].get<std::vector<int32_t>>();
+  ASSERT_EQ(static_cast<int>(prompt.size()), out["usage"]["prompt_tokens"].get<int>());
+  ASSERT_EQ(rc["prompt"].size(), prompt.size() - 1);
+  const json& lp = out["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(rc["token_ids"].size(), lp.size());
+  ASSERT_EQ(rc["tokens"].size(), lp.size());
+  engine::GenerationResult served;
+  served.prompt_router_choices = rc["prompt"].get<std::vector<std::vector<int32_t>>>();
+  for (size_t i = 0; i < lp.size(); ++i) {
+    served.tokens.push_back({rc["token_ids"][i].get<int32_t>(), lp[i]["logprob"].get<float>(), {},
+                             rc["tokens"][i].get<std::vector<int32_t>>()});
+    ASSERT_EQ(served.tokens.back().router_choices.size(), 4u);  // 2 MoE layers x top-2
+  }
+  if (!rc["stop_token_id"].is_null()) {
+    served.stop_token_id = rc["stop_token_id"].get<int32_t>();
+    served.stop_router_choices = rc["stop"].get<std::vector<int32_t>>();
+  }
+  auto replay = engine::MakeReplayInput(model_->config(), prompt, served);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  engine::ForwardOptions forced;
+  forced.forced_routing = &replay->routing;
+  auto logits = model_->Forward(replay->inputs, nullptr, forced);
+  ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+  const int vocab = static_cast<int>(logits->shape[1]);
+  for (size_t i = 0; i < served.tokens.size(); ++i) {
+    const size_t row = prompt.size() - 1 + i;
+    const float* x = logits->data.data() + row * vocab;
+    const float* end = x + tokenizer_.vocab_size();
+    const double max = *std::max_element(x, end);
+    double z = 0;
+    for (const float* v = x; v != end; ++v) z += std::exp(*v - max);
+    EXPECT_NEAR(x[served.tokens[i].id] - max - std::log(z), served.tokens[i].logprob, 1e-4) << "token " << i;
+  }
+  // Streamed: the chunks' rows concatenate to the same object.
+  json streamed = body;
+  streamed["stream"] = true;
+  const Reply s = Call(port(), http::verb::post, "/v1/chat/completions", streamed.dump());
+  ASSERT_EQ(s.status, 200);
+  json joined = {{"token_ids", json::array()}, {"tokens", json::array()}, {"stop_token_id", nullptr}, {"stop", nullptr}};
+  for (const json& e : Events(s.body)) {
+    if (e["choices"].empty() || !e["choices"][0].contains("router_choices")) continue;
+    const json& c = e["choices"][0]["router_choices"];
+    if (c.contains("prompt")) {
+      EXPECT_FALSE(joined.contains("prompt")) << "the prompt rows come once";
+      joined["prompt_token_ids"] = c["prompt_token_ids"];
+      joined["prompt"] = c["prompt"];
+    }
+    for (size_t i = 0; i < c["token_ids"].size(); ++i) {
+      joined["token_ids"].push_back(c["token_ids"][i]);
+      joined["tokens"].push_back(c["tokens"][i]);
+    }
+    if (c.contains("stop_token_id")) {
+      joined["stop_token_id"] = c["stop_token_id"];
+      joined["stop"] = c["stop"];
+    }
+  }
+  EXPECT_EQ(joined, rc);
+  // Completions take the field too.
+  const json completion = {{"model", "tide-tiny"}, {"prompt", "The tide"}, {"max_tokens", 4}, {"return_router_choices", true}};
+  const Reply c = Call(port(), http::verb::post, "/v1/completions", completion.dump());
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body)["choices"][0]["router_choices"]["tokens"].size(), 4u);
+}
+
+// /metrics: tokens per (layer, expert) add up to rows x top_k in each MoE layer.
+TEST_F(OpenAiServerTest, MetricsCountTokensPerExpert) {
+  const json body = {{"model", "tide-tiny"}, {"prompt", "count the experts"}, {"max_tokens", 7}};
+  ASSERT_EQ(Call(port(), http::verb::post, "/v1/completions", body.dump()).status, 200);
+  const std::string m = Call(port(), http::verb::get, "/metrics").body;
+  EXPECT_NE(m.find("# TYPE tide_engine_expert_tokens_total counter"), std::string::npos);
+  const std::string rows_key = "\ntide_engine_forward_rows_total ";
+  const size_t at = m.find(rows_key);
+  ASSERT_NE(at, std::string::npos) << m;
+  const int64_t rows = std::stoll(m.substr(at + rows_key.size()));
+  EXPECT_EQ(rows, engine_->stats().forward_rows);
+  EXPECT_GT(rows, 7);
+  std::vector<int64_t> per_layer(2, 0);
+  int series = 0;
+  for (size_t pos = 0; (pos = m.find("\ntide_engine_expert_tokens_total{layer=\"", pos)) != std::string::npos; ++pos) {
+    const size_t q = m.find('"', pos) + 1;
+    const int layer = std::stoi(m.substr(q));
+    per_layer.at(layer) += std::stoll(m.substr(m.find("} ", q) + 2));
+    ++series;
+  }
+  EXPECT_EQ(series, 8);  // 2 layers x 4 experts
+  EXPECT_EQ(per_layer[0], rows * 2);
+  EXPECT_EQ(per_layer[1], rows * 2);
+}
+
+// parallel_tool_calls with tool_choice "required": true lets the constrained decoder open
+// further calls (some seed does, each one valid, ids distinct); false gives exactly one.
+TEST_F(OpenAiServerTest, ParallelToolCallsBothWays) {
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "set_mode",
+      "parameters": {"type": "object", "properties": {"mode": {"enum": ["fast", "slow"]}}, "required": ["mode"]}}}])");
+  json body = {{"model", "tide-tiny"}, {"messages", {{{"role", "user"}, {"content", "go"}}}},
+               {"tools", tools},       {"tool_choice", "required"},
+               {"max_tokens", 150}, {"temperature", 2}};
+  int most = 0;
+  for (int seed = 1; seed <= 10; ++seed) {
+    body["seed"] = seed;
+    body.erase("parallel_tool_calls");
+    const Reply r = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json out = json::parse(r.body);
+    if (out["choices"][0]["finish_reason"] == "length") continue;
+    EXPECT_EQ(out["choices"][0]["finish_reason"], "tool_calls") << r.body;
+    const json& calls = out["choices"][0]["message"]["tool_calls"];
+    std::set<std::string> ids;
+    for (const json& c : calls) {
+      EXPECT_EQ(c["function"]["name"], "set_mode");
+      const json args = json::parse(c["function"]["arguments"].get<std::string>());
+      EXPECT_TRUE(args["mode"] == "fast" || args["mode"] == "slow") << args;
+      ids.insert(c["id"].get<std::string>());
+    }
+    EXPECT_EQ(ids.size(), calls.size()) << "distinct ids";
+    most = std::max(most, static_cast<int>(calls.size()));
+    body["parallel_tool_calls"] = false;
+    const Reply one = Call(port(), http::verb::post, "/v1/chat/completions", body.dump());
+    ASSERT_EQ(one.status, 200) << one.body;
+    const json single = json::parse(one.body);
+    EXPECT_EQ(single["choices"][0]["finish_reason"], "tool_calls") << one.body;
+    EXPECT_EQ(single["choices"][0]["message"]["tool_calls"].size(), 1u) << one.body;
+  }
+  EXPECT_GE(most, 2) << "with parallel calls allowed, some seed should make a second call";
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "status_convert.h"
 #include "tide/engine/chat_template.h"
@@ -12,6 +14,38 @@ namespace tide::orchestrator {
 namespace {
 
 using nlohmann::json;
+
+// `s` with every byte that does not start a valid UTF-8 sequence (truncated, overlong, a
+// surrogate, past U+10FFFF) replaced by U+FFFD: protobuf refuses to send a string field
+// that is not UTF-8, and a byte-level model can write any byte.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = byte(i);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (byte(i + k) & 0xC0) == 0x80;
+      cp = (cp << 6) | (byte(i + k) & 0x3F);
+    }
+    if (ok && len > 1) {
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
 
 json MessagesJson(const google::protobuf::RepeatedPtrField<tide::v1::Message>& messages) {
   json out = json::array();
@@ -83,7 +117,7 @@ grpc::Status EngineService::Generate(grpc::ServerContext* ctx, const tide::v1::G
   gen.params.seed = sp.seed();
   gen.params.max_tokens = sp.max_tokens() == 0 ? 256 : sp.max_tokens();
   gen.params.stop.assign(sp.stop().begin(), sp.stop().end());
-  if (sp.router_choices()) return ToGrpc(InvalidArgument("sampling.router_choices: not served yet"));
+  gen.params.return_router_choices = sp.router_choices();
 
   const engine::UpdateQueue queue;
   Result<uint64_t> id = engine_->Submit(std::move(gen), queue.Callback());
@@ -105,8 +139,16 @@ grpc::Status EngineService::Generate(grpc::ServerContext* ctx, const tide::v1::G
     for (const auto& t : u.tokens) {
       out.add_token_ids(t.id);
       if (sp.logprobs()) out.add_logprobs(t.logprob);
+      if (sp.router_choices()) out.add_router_choices()->mutable_experts()->Assign(t.router_choices.begin(), t.router_choices.end());
     }
-    out.set_text(u.text);
+    for (const auto& row : u.prompt_router_choices) {
+      out.add_prompt_router_choices()->mutable_experts()->Assign(row.begin(), row.end());
+    }
+    if (u.stop_token_id >= 0) out.set_stop_token_id(u.stop_token_id);
+    if (!u.stop_router_choices.empty()) {
+      out.mutable_stop_router_choice()->mutable_experts()->Assign(u.stop_router_choices.begin(), u.stop_router_choices.end());
+    }
+    out.set_text(ValidUtf8(u.text));
     if (u.finished) {
       if (!u.error.ok()) return ToGrpc(u.error);
       bool called_tools = false;
@@ -114,12 +156,12 @@ grpc::Status EngineService::Generate(grpc::ServerContext* ctx, const tide::v1::G
         const engine::ParsedAssistantOutput parsed = engine::ParseAssistantOutput(full);
         tide::v1::Message* m = out.mutable_message();
         m->set_role("assistant");
-        m->set_content(parsed.content);
+        m->set_content(ValidUtf8(parsed.content));
         for (size_t i = 0; i < parsed.tool_calls.size(); ++i) {
           tide::v1::ToolCall* c = m->add_tool_calls();
           c->set_id("call_" + std::to_string(*id) + "_" + std::to_string(i));
-          c->set_name(parsed.tool_calls[i].name);
-          c->set_arguments_json(parsed.tool_calls[i].arguments);
+          c->set_name(ValidUtf8(parsed.tool_calls[i].name));
+          c->set_arguments_json(ValidUtf8(parsed.tool_calls[i].arguments));
         }
         called_tools = !parsed.tool_calls.empty();
       }
@@ -144,7 +186,7 @@ grpc::Status EngineService::Tokenize(grpc::ServerContext*, const tide::v1::Token
   const engine::Tokenizer& tok = engine_->tokenizer();
   for (int32_t id : tok.Encode(req->text(), req->add_special_tokens())) {
     resp->add_token_ids(id);
-    resp->add_tokens(tok.IdToToken(id));
+    resp->add_tokens(ValidUtf8(tok.IdToToken(id)));
   }
   return grpc::Status::OK;
 }
@@ -158,6 +200,15 @@ grpc::Status EngineService::ModelInfo(grpc::ServerContext*, const tide::v1::Mode
   resp->set_num_active_parameters(c.NumActiveParameters());
   resp->set_vocab_size(c.vocab_size);
   resp->set_max_position_embeddings(c.max_position_embeddings);
+  const engine::InferenceEngine::Stats stats = engine_->stats();
+  resp->set_forward_rows(stats.forward_rows);
+  for (size_t l = 0; l < stats.expert_tokens.tokens.size(); ++l) {
+    const std::vector<int64_t>& tokens = stats.expert_tokens.tokens[l];
+    if (tokens.empty()) continue;  // a dense layer
+    tide::v1::LayerExpertLoad* load = resp->add_expert_load();
+    load->set_layer(static_cast<int32_t>(l));
+    load->mutable_tokens()->Assign(tokens.begin(), tokens.end());
+  }
   return grpc::Status::OK;
 }
 

@@ -1,8 +1,10 @@
 // The tide.v1.Engine gRPC service: a thin adapter over an InferenceEngine. Generate streams
 // the engine's updates (a raw prompt, prompt token ids, or a chat rendered with the chat
 // template; the last chunk of a chat carries the parsed assistant message); the client's
-// cancellation or deadline cancels the generation. Bad requests are INVALID_ARGUMENT with
-// the field named. Thread-safe (the engine is).
+// cancellation or deadline cancels the generation. sampling.router_choices streams the
+// experts of every fed row (engine.proto's GenerateResponse, the routing-replay contract of
+// inference_engine.h); ModelInfo carries the engine's per-expert load. Bad requests are
+// INVALID_ARGUMENT with the field named. Thread-safe (the engine is).
 #pragma once
 
 #include <string>

@@ -57,6 +57,8 @@ Status Common(const json& body, const std::string& model_name, ApiRequest* r) {
   if (present) r->params.seed = static_cast<uint64_t>(v);
   TIDE_RETURN_IF_ERROR(Integer(body, "n", 1, 1, &v));
   TIDE_RETURN_IF_ERROR(Boolean(body, "stream", &r->stream));
+  TIDE_RETURN_IF_ERROR(Boolean(body, "return_router_choices", &r->return_router_choices));
+  r->params.return_router_choices = r->return_router_choices;
   if (body.contains("stream_options") && body["stream_options"].is_object()) {
     TIDE_RETURN_IF_ERROR(Boolean(body["stream_options"], "include_usage", &r->include_usage));
   }
@@ -109,6 +111,7 @@ Result<ApiRequest> ParseChatRequest(const json& body, const std::string& model_n
     }
     r.tools = body["tools"];
   }
+  TIDE_RETURN_IF_ERROR(Boolean(body, "parallel_tool_calls", &r.parallel_tool_calls));
   if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
     const json& tc = body["tool_choice"];
     if (tc.is_string() && (tc == "auto" || tc == "none" || tc == "required")) {
@@ -184,6 +187,40 @@ Result<std::string> PromptText(const ApiRequest& r) {
   return text;
 }
 
+engine::ParsedAssistantOutput ParseTurn(const ApiRequest& r, std::string_view text) {
+  if (!r.parallel_tool_calls) {
+    constexpr std::string_view kOpen = "<tool_call>", kClose = "</tool_call>";
+    if (const size_t open = text.find(kOpen); open != std::string_view::npos) {
+      if (const size_t close = text.find(kClose, open + kOpen.size()); close != std::string_view::npos) {
+        text = text.substr(0, close + kClose.size());
+      }
+    }
+  }
+  return engine::ParseAssistantOutput(text);
+}
+
+json RouterChoicesJson(std::span<const int32_t> prompt_ids, const std::vector<std::vector<int32_t>>& prompt_rows,
+                       const std::vector<engine::GeneratedToken>& tokens, int32_t stop_token_id,
+                       const std::vector<int32_t>& stop_row, bool whole) {
+  json out = json::object();
+  if (whole || !prompt_rows.empty()) {
+    out["prompt_token_ids"] = std::vector<int32_t>(prompt_ids.begin(), prompt_ids.end());
+    out["prompt"] = prompt_rows;
+  }
+  json ids = json::array(), rows = json::array();
+  for (const auto& t : tokens) {
+    ids.push_back(t.id);
+    rows.push_back(t.router_choices);
+  }
+  out["token_ids"] = std::move(ids);
+  out["tokens"] = std::move(rows);
+  if (whole || stop_token_id >= 0) {
+    out["stop_token_id"] = stop_token_id >= 0 ? json(stop_token_id) : json();
+    out["stop"] = stop_token_id >= 0 ? json(stop_row) : json();
+  }
+  return out;
+}
+
 std::string FinishReasonFor(engine::FinishReason reason, bool called_tools) {
   if (called_tools && reason == engine::FinishReason::kStop) return "tool_calls";
   if (reason == engine::FinishReason::kLength) return "length";
@@ -231,7 +268,7 @@ json UsageJson(const engine::GenerationResult& r) {
 
 json ChatResponse(const ApiRequest& req, const std::string& id, int64_t created, const engine::GenerationResult& r,
                   const engine::Tokenizer& tok) {
-  const engine::ParsedAssistantOutput parsed = engine::ParseAssistantOutput(r.text);
+  const engine::ParsedAssistantOutput parsed = ParseTurn(req, r.text);
   json message = engine::ToAssistantMessage(parsed, id + "_call_");
   json choice = {{"index", 0},
                  {"message", message},

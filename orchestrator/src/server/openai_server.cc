@@ -80,6 +80,9 @@ struct OpenAiServer::Impl {
   bool Generate(tcp::socket& socket, const http::request<http::string_body>& req, bool chat);
   bool Stream(tcp::socket& socket, const http::request<http::string_body>& req, const ApiRequest& api,
               engine::GenerateRequest gen, const std::string& id, const std::string& forced);
+  // Sets the request's tool-call shape from tool_choice and parallel_tool_calls: the
+  // schema constraint (and its repeat for parallel calls), or a stop after the first call.
+  Status ToolCalls(const ApiRequest& api, engine::GenerateRequest* gen, std::string* forced);
   std::string Metrics() const;
 };
 
@@ -102,23 +105,33 @@ http::response<http::string_body> OpenAiServer::Impl::Error(const http::request<
 std::string OpenAiServer::Impl::Metrics() const {
   const engine::InferenceEngine::Stats s = engine->stats();
   std::ostringstream out;
-  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {  // integers print whole
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
   };
-  metric("tide_http_chat_requests_total", "counter", "POST /v1/chat/completions requests", double(chat_requests));
-  metric("tide_http_completion_requests_total", "counter", "POST /v1/completions requests", double(completion_requests));
-  metric("tide_http_errors_total", "counter", "requests answered with an error", double(errors));
+  metric("tide_http_chat_requests_total", "counter", "POST /v1/chat/completions requests", chat_requests.load());
+  metric("tide_http_completion_requests_total", "counter", "POST /v1/completions requests", completion_requests.load());
+  metric("tide_http_errors_total", "counter", "requests answered with an error", errors.load());
   metric("tide_engine_running", "gauge", "sequences decoding", s.running);
   metric("tide_engine_waiting", "gauge", "requests queued", s.waiting);
-  metric("tide_engine_steps_total", "counter", "scheduler steps", double(s.steps));
-  metric("tide_engine_preemptions_total", "counter", "sequences preempted for KV space", double(s.preemptions));
-  metric("tide_engine_prompt_tokens_total", "counter", "prompt tokens admitted", double(s.prompt_tokens));
+  metric("tide_engine_steps_total", "counter", "scheduler steps", s.steps);
+  metric("tide_engine_preemptions_total", "counter", "sequences preempted for KV space", s.preemptions);
+  metric("tide_engine_prompt_tokens_total", "counter", "prompt tokens admitted", s.prompt_tokens);
   metric("tide_engine_cached_prompt_tokens_total", "counter", "prompt tokens served from the prefix cache",
-         double(s.cached_tokens));
-  metric("tide_engine_generated_tokens_total", "counter", "tokens generated", double(s.generated_tokens));
+         s.cached_tokens);
+  metric("tide_engine_generated_tokens_total", "counter", "tokens generated", s.generated_tokens);
   metric("tide_engine_kv_blocks_used", "gauge", "KV blocks referenced", s.kv.used);
   metric("tide_engine_kv_blocks_cached", "gauge", "KV blocks cached for prefix reuse", s.kv.cached);
   metric("tide_engine_kv_blocks_free", "gauge", "KV blocks free", s.kv.free);
+  metric("tide_engine_forward_rows_total", "counter", "rows fed through the model (prefill and decode)",
+         s.forward_rows);
+  out << "# HELP tide_engine_expert_tokens_total tokens routed to each expert of each MoE layer\n"
+      << "# TYPE tide_engine_expert_tokens_total counter\n";
+  for (size_t l = 0; l < s.expert_tokens.tokens.size(); ++l) {
+    for (size_t e = 0; e < s.expert_tokens.tokens[l].size(); ++e) {
+      out << "tide_engine_expert_tokens_total{layer=\"" << l << "\",expert=\"" << e << "\"} "
+          << s.expert_tokens.tokens[l][e] << '\n';
+    }
+  }
   return out.str();
 }
 
@@ -155,9 +168,25 @@ Status OpenAiServer::Impl::ToolConstraint(const ApiRequest& api, std::shared_ptr
   return Status::Ok();
 }
 
+Status OpenAiServer::Impl::ToolCalls(const ApiRequest& api, engine::GenerateRequest* gen, std::string* forced) {
+  TIDE_RETURN_IF_ERROR(ToolConstraint(api, &gen->constraint));
+  const engine::Tokenizer& tok = engine->tokenizer();
+  if (gen->constraint != nullptr) {
+    // The reply opens a tool call and its body is decoded under the tools' JSON Schema, so
+    // it is one valid call; with parallel calls the model may then open another one.
+    *forced = "<tool_call>\n";
+    tok.EncodeTo(*forced, true, &gen->prompt);
+    if (api.parallel_tool_calls) tok.EncodeTo("\n<tool_call>\n", true, &gen->constraint_repeat);
+  } else if (!api.parallel_tool_calls && !api.tools.is_null() && api.tool_choice != "none") {
+    if (auto end = tok.AddedTokenId("</tool_call>")) gen->params.final_token_ids.push_back(*end);
+  }
+  return Status::Ok();
+}
+
 bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::string_body>& req,
                                 const ApiRequest& api, engine::GenerateRequest gen, const std::string& id,
                                 const std::string& forced) {
+  const std::vector<int32_t> prompt_ids = gen.prompt;
   const engine::UpdateQueue queue;
   Result<uint64_t> rid = engine->Submit(std::move(gen), queue.Callback());
   if (!rid.ok()) {
@@ -195,14 +224,12 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
     if (!next) continue;
     engine::GenerationUpdate& u = *next;
     full += u.text;
-    total.tokens.insert(total.tokens.end(), u.tokens.begin(), u.tokens.end());
-    total.prompt_tokens = u.prompt_tokens;
-    total.cached_tokens = u.cached_tokens;
-    total.completion_tokens = u.completion_tokens;
+    engine::AppendUpdate(u, &total);
     finished = u.finished;
-    if (finished) total.finish_reason = u.finish_reason;
     const size_t visible = api.chat ? VisibleContent(full) : full.size();
-    if (visible > streamed || (api.logprobs && !u.tokens.empty())) {
+    const bool routing = api.return_router_choices &&
+                         (!u.tokens.empty() || !u.prompt_router_choices.empty() || u.stop_token_id >= 0);
+    if (visible > streamed || (api.logprobs && !u.tokens.empty()) || routing) {
       json choice;
       const std::string delta = visible > streamed ? full.substr(streamed, visible - streamed) : std::string();
       if (api.chat) {
@@ -211,6 +238,10 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
       } else {
         choice["text"] = delta;
         if (api.logprobs) choice["logprobs"] = CompletionLogprobs(u.tokens, tok);
+      }
+      if (routing) {
+        choice["router_choices"] = RouterChoicesJson(prompt_ids, u.prompt_router_choices, u.tokens, u.stop_token_id,
+                                                     u.stop_router_choices, false);
       }
       streamed = std::max(streamed, visible);
       send(chunk(choice));
@@ -221,7 +252,7 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
   }
   bool called_tools = false;
   if (api.chat) {
-    const engine::ParsedAssistantOutput parsed = engine::ParseAssistantOutput(full);
+    const engine::ParsedAssistantOutput parsed = ParseTurn(api, full);
     const std::string sent = full.substr(0, streamed);
     if (parsed.content.size() > sent.size() && parsed.content.compare(0, sent.size(), sent) == 0) {
       send(chunk({{"delta", {{"content", parsed.content.substr(sent.size())}}}}));
@@ -274,26 +305,25 @@ bool OpenAiServer::Impl::Generate(tcp::socket& socket, const http::request<http:
       if (auto sid = tok.AddedTokenId(stop)) gen.params.stop_token_ids.push_back(*sid);
     }
   }
-  // tool_choice "required" or a name: the reply opens a tool call and its body is decoded
-  // under the tools' JSON Schema, so it is one valid call.
   std::string forced;
-  if (Status s = ToolConstraint(*api, &gen.constraint); !s.ok()) {
+  if (Status s = ToolCalls(*api, &gen, &forced); !s.ok()) {
     http::write(socket, Error(req, s));
     return req.keep_alive();
   }
-  if (gen.constraint != nullptr) {
-    forced = "<tool_call>\n";
-    tok.EncodeTo(forced, true, &gen.prompt);
-  }
   const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++);
   if (api->stream) return Stream(socket, req, *api, std::move(gen), id, forced);
+  const std::vector<int32_t> prompt_ids = gen.prompt;
   Result<engine::GenerationResult> result = engine->Generate(std::move(gen));
   if (!result.ok()) {
     http::write(socket, Error(req, result.status()));
     return req.keep_alive();
   }
   result->text = forced + result->text;
-  const json out = chat ? ChatResponse(*api, id, Now(), *result, tok) : CompletionResponse(*api, id, Now(), *result, tok);
+  json out = chat ? ChatResponse(*api, id, Now(), *result, tok) : CompletionResponse(*api, id, Now(), *result, tok);
+  if (api->return_router_choices) {
+    out["choices"][0]["router_choices"] = RouterChoicesJson(prompt_ids, result->prompt_router_choices, result->tokens,
+                                                            result->stop_token_id, result->stop_router_choices, true);
+  }
   http::write(socket, Json(req, http::status::ok, out));
   return req.keep_alive();
 }

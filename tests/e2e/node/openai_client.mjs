@@ -1,8 +1,8 @@
 // Drives Tide's OpenAI-compatible server with the official `openai` SDK:
 //   node openai_client.mjs BASE_URL MODEL
-// Checks /v1/models, a non-streaming and a streaming chat completion, a tool call round
-// trip (the model calls `search`, the tool result goes back, the model answers), a
-// completion, and that a bad request raises the SDK's BadRequestError with the param set.
+// Checks /v1/models, a non-streaming and a streaming chat completion, parallel_tool_calls
+// false, a tool call round trip (the model calls `search`, the tool result goes back, the
+// model answers), a completion, and that a bad request raises the SDK's BadRequestError with the param set.
 // Exits non-zero with a message on the first failure.
 import OpenAI from "openai";
 
@@ -37,6 +37,17 @@ check(first.choices[0].finish_reason === "tool_calls", "finish_reason tool_calls
 check(call && call.type === "function" && call.function.name === "search", "a search tool call: " + JSON.stringify(call));
 check(JSON.parse(call.function.arguments).query === "tide", "arguments parse: " + call.function.arguments);
 check(first.usage.prompt_tokens > 0 && first.usage.completion_tokens > 0, "usage reported");
+
+// parallel_tool_calls false: the turn ends right after its first </tool_call> (before
+// the <|im_end|> the model writes next), still one valid call.
+const single = await client.chat.completions.create({
+  model, messages: question, tools, temperature: 0, max_tokens: 60, parallel_tool_calls: false,
+});
+check(single.choices[0].finish_reason === "tool_calls" && single.choices[0].message.tool_calls?.length === 1,
+      "parallel_tool_calls false: one call: " + JSON.stringify(single.choices[0].message));
+check(single.choices[0].message.tool_calls[0].function.arguments === call.function.arguments, "the same call");
+check(single.usage.completion_tokens < first.usage.completion_tokens,
+      "stopped at </tool_call> (" + single.usage.completion_tokens + " < " + first.usage.completion_tokens + " tokens)");
 
 // Streaming: the same call arrives as tool_call deltas, then [DONE].
 const stream = await client.chat.completions.create({ model, messages: question, tools, temperature: 0, max_tokens: 60, stream: true });

@@ -1,10 +1,13 @@
 // OpenAiServer: the OpenAI-compatible HTTP server (Boost.Beast) over an InferenceEngine —
 // the server half of "point any OpenAI client at Tide". Endpoints:
-//   POST /v1/chat/completions   messages, tools, tool_choice, stream (SSE chunks ending
-//                               `data: [DONE]`), logprobs/top_logprobs, stop, seed, …;
-//                               <tool_call> blocks come back as OpenAI `tool_calls`
+//   POST /v1/chat/completions   messages, tools, tool_choice, parallel_tool_calls, stream
+//                               (SSE chunks ending `data: [DONE]`), logprobs/top_logprobs,
+//                               stop, seed, …; <tool_call> blocks come back as OpenAI
+//                               `tool_calls`
 //   POST /v1/completions        prompt, max_tokens, stream, logprobs, stop, …
-//   GET  /v1/models, /health, /metrics (Prometheus text: the engine's counters)
+//                               (both: the extension return_router_choices, openai_api.h)
+//   GET  /v1/models, /health, /metrics (Prometheus text: the engine's counters, among them
+//                               tide_engine_expert_tokens_total{layer, expert})
 // Bad input gets the OpenAI error shape {"error": {"message", "type", "param", "code"}}
 // with HTTP 400 (404 for an unknown path); a bad request never affects anyone else's.
 // Each connection is served on its own thread (HTTP/1.1 keep-alive); a streaming client
