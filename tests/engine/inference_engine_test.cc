@@ -436,7 +436,6 @@ TEST_F(InferenceEngineTest, ConstraintRepeatAndFinalTokens) {
     most = std::max(most, values);
   }
   EXPECT_GE(most, 2) << "some seed should open a second value";
-  // Without the repeat, one value and the request ends.
   // final_token_ids: greedy output cut right after the chosen token.
   GenerateRequest g = Requests(1, 30)[0];
   g.params.sampling.temperature = 0.f;
