@@ -4,8 +4,9 @@
 // in the upper half of one 64-bit atomic word whose lower half is the next unclaimed
 // chunk index; a participant claims a chunk with a compare-and-swap on that word, so a
 // worker that wakes late can never claim a chunk of a job other than the one whose
-// fields it then reads (the caller rewrites them only after every chunk of the previous
-// job has finished). Idle workers spin briefly (cheap hand-off between back-to-back
+// fields it then reads (the caller first closes the finished job's word, so that no late
+// claim against it can succeed, then rewrites the fields, then publishes the next
+// generation). Idle workers spin briefly (cheap hand-off between back-to-back
 // kernels) and then sleep on a condition variable; the caller spins, then sleeps, while
 // waiting for the last chunk.
 //
@@ -51,6 +52,9 @@ constexpr uint64_t Pack(uint32_t generation, uint32_t next) {
 }
 constexpr uint32_t GenerationOf(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
 constexpr uint32_t NextOf(uint64_t word) { return static_cast<uint32_t>(word); }
+// The next-chunk value of a finished job whose fields are being rewritten: no chunk count
+// reaches it, so no claim against it succeeds.
+constexpr uint32_t kClosed = 0xFFFFFFFFu;
 
 int SizeFromEnvironment() {
   if (const char* env = std::getenv("TIDE_NUM_THREADS")) {
@@ -143,11 +147,18 @@ struct ThreadPool::Impl {
   }
 
   void Run(int64_t total_n, uint32_t num_chunks, const std::function<void(int64_t, int64_t)>& f) {
+    // Close the previous job before its fields change: a worker that ran its last chunk
+    // may still hold that job's state word (next == its chunk count) and be about to read
+    // `chunks` again. If it read this job's larger count and its claim succeeded, it would
+    // run a chunk under the old generation and count it done twice. Against the closed
+    // word its claim fails, and the reloaded word ends its loop.
+    const uint32_t previous = GenerationOf(state.load(std::memory_order_relaxed));
+    state.store(Pack(previous, kClosed), std::memory_order_seq_cst);
     fn = &f;
     n = total_n;
     chunks.store(num_chunks, std::memory_order_relaxed);
     done.store(0, std::memory_order_relaxed);
-    const uint32_t gen = GenerationOf(state.load(std::memory_order_relaxed)) + 1;
+    const uint32_t gen = previous + 1;
     state.store(Pack(gen, 0), std::memory_order_seq_cst);  // publishes the fields above
     if (sleepers.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lock(mu);

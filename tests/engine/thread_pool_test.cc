@@ -143,6 +143,23 @@ TEST(ThreadPoolTest, ManyBackToBackCallsAndCallsAfterIdleSleep) {
   }
 }
 
+TEST(ThreadPoolTest, BackToBackJobsOfDifferentChunkCountsRunEachChunkOnce) {
+  // A worker that finishes the last chunk of one job must not claim a chunk of the next
+  // job, whose chunk count may be larger, before that job is published: it would run with
+  // the old generation's bookkeeping, and the caller's count of finished chunks would
+  // overshoot (seen as a hang on a 16-core machine). Chunk counts here change every call.
+  ThreadPool pool(8);
+  std::vector<std::atomic<int>> hits(64);
+  for (int c = 0; c < 30000; ++c) {
+    const int64_t n = 2 + (c * 7) % 15;  // 2 .. 16 indices: 2 .. 8 chunks
+    for (int64_t i = 0; i < n; ++i) hits[static_cast<size_t>(i)].store(0, std::memory_order_relaxed);
+    pool.ParallelFor(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "call " << c << " index " << i;
+  }
+}
+
 TEST(ThreadPoolTest, DestroysIdleAndSleepingPools) {
   for (int i = 0; i < 20; ++i) {
     ThreadPool pool(1 + i % 4);
