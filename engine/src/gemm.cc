@@ -33,8 +33,12 @@ namespace {
 using std::ptrdiff_t;
 using namespace gemm_internal;
 
-// Products smaller than this many flops run on the calling thread alone.
+// Products smaller than this many flops run on the calling thread alone...
 constexpr double kParallelFlops = 1 << 20;
+// ...unless they stream at least this many bytes of B: a few rows times a weight matrix
+// (decode) is memory bound, and two cores read it faster than one (the pool hands work
+// off in about a microsecond).
+constexpr double kParallelBytes = 64 * 1024;
 
 inline float Widen(float x) { return x; }
 inline float Widen(uint16_t x) {
@@ -219,9 +223,10 @@ void ScaleC(int m, int n, float beta, float* c, int ldc) {
   }
 }
 
-// Chunk size (in units of `unit_flops` each) that keeps small products on one thread.
-int64_t Grain(int64_t units, double unit_flops) {
-  if (units * unit_flops < kParallelFlops) return units;
+// Chunk size (in units of `unit_flops` each, reading `unit_bytes` of B each) that keeps
+// small products on one thread.
+int64_t Grain(int64_t units, double unit_flops, double unit_bytes = 0) {
+  if (units * unit_flops < kParallelFlops && units * unit_bytes < kParallelBytes) return units;
   return 1;
 }
 
@@ -236,7 +241,7 @@ void DotPath(const GemmIsa& isa, ThreadPool& pool, Trans ta, int m, int n, int k
     a = rows;
     lda = k;
   }
-  pool.ParallelFor(n, Grain(n, 2.0 * m * k), [&](int64_t j0, int64_t j1) {
+  pool.ParallelFor(n, Grain(n, 2.0 * m * k, 1.0 * k * sizeof(TB)), [&](int64_t j0, int64_t j1) {
     RunDot(isa, m, static_cast<int>(j1 - j0), k, alpha, a, lda, w + j0 * ldw, ldw, beta, c + j0, ldc);
   });
 }
@@ -248,7 +253,8 @@ void AxpyPath(const GemmIsa& isa, ThreadPool& pool, Trans ta, int m, int n, int 
   const int a_row = ta == Trans::kNo ? lda : 1;
   const int a_col = ta == Trans::kNo ? 1 : lda;
   const int64_t blocks = (n + kCols - 1) / kCols;
-  pool.ParallelFor(blocks, Grain(blocks, 2.0 * m * k * kCols), [&](int64_t q0, int64_t q1) {
+  const double block_bytes = 1.0 * k * kCols * sizeof(TB);
+  pool.ParallelFor(blocks, Grain(blocks, 2.0 * m * k * kCols, block_bytes), [&](int64_t q0, int64_t q1) {
     const int j0 = static_cast<int>(q0 * kCols);
     const int j1 = static_cast<int>(std::min<int64_t>(n, q1 * kCols));
     RunAxpy(isa, m, j1 - j0, k, alpha, a, a_row, a_col, b + j0, ldb, beta, c + j0, ldc);
