@@ -7,6 +7,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "attention_bench.h"
 #include "engine_bench.h"
 #include "model_bench.h"
 #include "serve_bench.h"
@@ -124,18 +125,25 @@ double MedianSeconds(const std::function<void()>& fn, double min_seconds) {
 }
 
 // "engine-openblas" is also accepted: the child process `engine` starts to time OpenBLAS.
-// "engine" runs "kernels", "decode" and "train" in turn.
-std::vector<std::string> BenchNames() { return {"rmsnorm", "swarm", "engine", "kernels", "decode", "train", "serve"}; }
+// "engine" runs "kernels" (which includes "attention"), "decode" and "train" in turn.
+std::vector<std::string> BenchNames() {
+  return {"rmsnorm", "swarm", "engine", "kernels", "attention", "decode", "train", "serve"};
+}
 
 Status RunBench(const std::string& name, const BenchOptions& options, const std::function<void(const json&)>& emit) {
   if (name == "rmsnorm") return BenchRmsNorm(options, emit);
   if (name == "swarm") return BenchSwarm(options, emit);
   if (name == "engine") {
     TIDE_RETURN_IF_ERROR(BenchEngine(options, emit));
+    TIDE_RETURN_IF_ERROR(BenchPagedAttention(options, emit));
     TIDE_RETURN_IF_ERROR(BenchDecode(options, emit));
     return BenchTrain(options, emit);
   }
-  if (name == "kernels") return BenchEngine(options, emit);
+  if (name == "kernels") {
+    TIDE_RETURN_IF_ERROR(BenchEngine(options, emit));
+    return BenchPagedAttention(options, emit);
+  }
+  if (name == "attention") return BenchPagedAttention(options, emit);
   if (name == "decode") return BenchDecode(options, emit);
   if (name == "train") return BenchTrain(options, emit);
   if (name == "serve") return BenchServe(options, emit);

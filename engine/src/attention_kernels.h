@@ -323,57 +323,94 @@ void GatherRows(const Rows& rows, int j0, int n, const float** out) {
 // q / out + h * head_stride (token 0), rows q_stride apart; lse (null: not written) at
 // lse + h * lse_head_stride (token 0), lse_stride apart. scratch must be sized for
 // at least `heads` heads.
+//
+// The walk is BeginTileWalk, ApplyKeyTile for each key block in order, EndTileWalk; a
+// caller may apply some key blocks itself (the paged forward scores a K tile shared by
+// many sequences against all of them) and the arithmetic stays the same.
+struct TileWalk {
+  const float* q;
+  std::ptrdiff_t q_stride, head_stride;
+  int heads, past, t0, t1, d;
+  float scale;
+};
+
+inline void BeginTileWalk(const TileWalk& w, ForwardScratch& scratch) {
+  const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * w.d;
+  std::fill_n(scratch.acc.begin(), w.heads * acc_head, 0.0f);
+  std::fill_n(scratch.m.begin(), w.heads * kQueryBlock, -std::numeric_limits<float>::infinity());
+  std::fill_n(scratch.l.begin(), w.heads * kQueryBlock, 0.0f);
+}
+
+// Folds keys j0 .. j0 + nkb - 1 (kt: their K transposed, vp: their V rows) into the walk's
+// state in `scratch` (its kt is not used).
+inline void ApplyKeyTile(const ForwardKernels& mk, const TileWalk& w, const float* kt, const float* const* vp,
+                         int j0, int nkb, ForwardScratch& scratch) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * w.d;
+  const int nq = w.t1 - w.t0;
+  for (int h = 0; h < w.heads; ++h) {
+    const float* qh = w.q + h * w.head_stride;
+    float* acc = scratch.acc.data() + h * acc_head;
+    float* m = scratch.m.data() + h * kQueryBlock;
+    float* l = scratch.l.data() + h * kQueryBlock;
+    for (int r = 0; r < nq; ++r) {
+      const int t = w.t0 + r;
+      const int nk = std::min(nkb, w.past + t + 1 - j0);
+      if (nk <= 0) continue;
+      float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
+      mk.scores(qh + t * w.q_stride, kt, w.d, w.scale, srow);
+      const float m_new = std::max(m[r], mk.max(srow, nk));
+      const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
+      l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
+      mk.pv(acc + static_cast<size_t>(r) * w.d, alpha, srow, vp, nk, w.d);
+      m[r] = m_new;
+    }
+  }
+}
+
+// Applies key blocks j_begin, j_begin + kKeyBlock, ... (j_begin a multiple of kKeyBlock)
+// up to the last key the walk's queries see, reading them through the accessors.
+template <class Rows>
+void ApplyKeyTilesFrom(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const TileWalk& w,
+                       int j_begin, ForwardScratch& scratch) {
+  const float* kp[kKeyBlock];  // this key block's K and V rows
+  const float* vp[kKeyBlock];
+  const int key_end = w.past + w.t1;  // the last query of the block sees keys < key_end
+  for (int j0 = j_begin; j0 < key_end; j0 += kKeyBlock) {
+    const int nkb = std::min(kKeyBlock, key_end - j0);
+    GatherRows(krows, j0, nkb, kp);
+    GatherRows(vrows, j0, nkb, vp);
+    mk.transpose(kp, nkb, w.d, scratch.kt.data());
+    ApplyKeyTile(mk, w, scratch.kt.data(), vp, j0, nkb, scratch);
+  }
+}
+
+inline void EndTileWalk(const TileWalk& w, float* out, float* lse, std::ptrdiff_t lse_stride,
+                        std::ptrdiff_t lse_head_stride, const ForwardScratch& scratch) {
+  const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * w.d;
+  for (int h = 0; h < w.heads; ++h) {
+    const float* acc = scratch.acc.data() + h * acc_head;
+    const float* m = scratch.m.data() + h * kQueryBlock;
+    const float* l = scratch.l.data() + h * kQueryBlock;
+    for (int r = 0; r < w.t1 - w.t0; ++r) {
+      const int t = w.t0 + r;
+      float* oh = out + h * w.head_stride + t * w.q_stride;
+      const float* a = acc + static_cast<size_t>(r) * w.d;
+      for (int i = 0; i < w.d; ++i) oh[i] = a[i] / l[r];
+      if (lse != nullptr) lse[h * lse_head_stride + t * lse_stride] = m[r] + std::log(l[r]);
+    }
+  }
+}
+
 template <class Rows>
 void ForwardTileHeads(const ForwardKernels& mk, const Rows& krows, const Rows& vrows, const float* q, float* out,
                       std::ptrdiff_t q_stride, std::ptrdiff_t head_stride, float* lse, std::ptrdiff_t lse_stride,
                       std::ptrdiff_t lse_head_stride, int heads, int past, int t0, int t1, int d, float scale,
                       ForwardScratch& scratch) {
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  float* kt = scratch.kt.data();
-  const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * d;
-  const float* kp[kKeyBlock];  // this key block's K and V rows
-  const float* vp[kKeyBlock];
-  const int nq = t1 - t0;
-  std::fill_n(scratch.acc.begin(), heads * acc_head, 0.0f);
-  std::fill_n(scratch.m.begin(), heads * kQueryBlock, kNegInf);
-  std::fill_n(scratch.l.begin(), heads * kQueryBlock, 0.0f);
-  const int key_end = past + t1;  // the last query of the block sees keys < key_end
-  for (int j0 = 0; j0 < key_end; j0 += kKeyBlock) {
-    const int nkb = std::min(kKeyBlock, key_end - j0);
-    GatherRows(krows, j0, nkb, kp);
-    GatherRows(vrows, j0, nkb, vp);
-    mk.transpose(kp, nkb, d, kt);
-    for (int h = 0; h < heads; ++h) {
-      const float* qh = q + h * head_stride;
-      float* acc = scratch.acc.data() + h * acc_head;
-      float* m = scratch.m.data() + h * kQueryBlock;
-      float* l = scratch.l.data() + h * kQueryBlock;
-      for (int r = 0; r < nq; ++r) {
-        const int t = t0 + r;
-        const int nk = std::min(nkb, past + t + 1 - j0);
-        if (nk <= 0) continue;
-        float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
-        mk.scores(qh + t * q_stride, kt, d, scale, srow);
-        const float m_new = std::max(m[r], mk.max(srow, nk));
-        const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
-        l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
-        mk.pv(acc + static_cast<size_t>(r) * d, alpha, srow, vp, nk, d);
-        m[r] = m_new;
-      }
-    }
-  }
-  for (int h = 0; h < heads; ++h) {
-    const float* acc = scratch.acc.data() + h * acc_head;
-    const float* m = scratch.m.data() + h * kQueryBlock;
-    const float* l = scratch.l.data() + h * kQueryBlock;
-    for (int r = 0; r < nq; ++r) {
-      const int t = t0 + r;
-      float* oh = out + h * head_stride + t * q_stride;
-      const float* a = acc + static_cast<size_t>(r) * d;
-      for (int i = 0; i < d; ++i) oh[i] = a[i] / l[r];
-      if (lse != nullptr) lse[h * lse_head_stride + t * lse_stride] = m[r] + std::log(l[r]);
-    }
-  }
+  const TileWalk w{q, q_stride, head_stride, heads, past, t0, t1, d, scale};
+  BeginTileWalk(w, scratch);
+  ApplyKeyTilesFrom(mk, krows, vrows, w, 0, scratch);
+  EndTileWalk(w, out, lse, lse_stride, lse_head_stride, scratch);
 }
 
 // ForwardTileHeads for one head: q / out point at token 0 of this head, rows q_stride

@@ -223,6 +223,68 @@ TEST(PagedAttentionTest, SharedPrefixBlocksAndDefaultEntryPoint) {
   EXPECT_EQ(best, b.out);
 }
 
+// Sequence `to` reads sequence `from`'s first `blocks` blocks (a shared prompt in the
+// prefix cache); its contiguous K/V copy for the reference follows.
+void ShareBlocks(Batch& b, size_t from, size_t to, int blocks) {
+  const int64_t row = static_cast<int64_t>(b.shape.kv_heads) * b.shape.head_dim;
+  const int bs = b.kv.block_size;
+  for (int i = 0; i < blocks; ++i) b.tables[to][static_cast<size_t>(i)] = b.tables[from][static_cast<size_t>(i)];
+  for (int j = 0; j < blocks * bs; ++j) {
+    const int64_t at = b.tables[to][static_cast<size_t>(j / bs)] * b.kv.block_stride + (j % bs) * row;
+    std::copy_n(b.k_pool.begin() + at, row, b.k[to].begin() + j * row);
+    std::copy_n(b.v_pool.begin() + at, row, b.v[to].begin() + j * row);
+  }
+}
+
+TEST(PagedAttentionTest, SharedKeyTilesAreReadOnceAndResultsStayBitIdentical) {
+  // A swarm step: 24 decode rows and short chunks behind one 320-token prompt (some of
+  // them share only its first 200 tokens), a prefill chunk behind it too, 3 sequences
+  // behind another prompt, and strangers.
+  std::mt19937 rng(45);
+  std::vector<SeqSpec> specs;
+  for (int i = 0; i < 24; ++i) specs.push_back({i % 5 == 0 ? 7 : 1, 330 + 3 * i});
+  for (int i = 0; i < 3; ++i) specs.push_back({1, 140 + i});
+  specs.push_back({40, 330});  // a prefill chunk: three query blocks
+  specs.push_back({1, 90});
+  specs.push_back({2, 10});
+  for (SimdLevel level : SupportedLevels()) {
+    for (int bs : {16, 5, 64}) {
+      Batch b(rng, specs, 6, 2, 32, bs);
+      for (size_t i = 1; i < 24; ++i) ShareBlocks(b, 0, i, (i % 4 == 0 ? 200 : 320) / bs);
+      ShareBlocks(b, 0, 27, 320 / bs);
+      for (size_t i = 25; i < 27; ++i) ShareBlocks(b, 24, i, 128 / bs);
+      const int big = 320 / bs * bs / 64, small = 128 / bs * bs / 64;
+      PagedAttentionStats stats;
+      PagedAttentionForwardAt(level, b.shape, b.kv, b.seqs, &stats);
+      int64_t alone_tiles = 0;
+      for (size_t i = 0; i < b.seqs.size(); ++i) {
+        ASSERT_LT(WorstRowError(b.out[i], b.Reference(i), 32), 1e-5) << "seq " << i;
+        std::vector<float> alone(b.out[i].size(), std::numeric_limits<float>::quiet_NaN());
+        PagedSequence s = b.seqs[i];
+        s.out = alone.data();
+        PagedAttentionStats one;
+        PagedAttentionForwardAt(level, b.shape, b.kv, std::span<const PagedSequence>(&s, 1), &one);
+        // A walk per query block and kv head reads every key tile its last query sees.
+        int64_t plain = 0;
+        for (int t0 = 0; t0 < s.tokens; t0 += 16) plain += 2 * ((s.past + std::min(t0 + 16, s.tokens) + 63) / 64);
+        alone_tiles += plain;
+        // Alone, only the chunk's own query blocks share tiles (one unit per kv head).
+        if (s.tokens <= 16) EXPECT_EQ(one.shared_tile_uses, 0);
+        EXPECT_EQ(one.key_tiles_read, plain - one.shared_tile_uses + (one.shared_tile_uses > 0 ? 2 * big : 0));
+        ASSERT_EQ(alone, b.out[i]) << SimdLevelName(level) << " block=" << bs << " seq=" << i;
+      }
+      // Tiles every query sees whole and whose blocks are shared: 22 query blocks (the 18
+      // full sharers, sequence 0 and the 3 blocks of the 40-row chunk) share the 320-token
+      // prompt's whole 64-key tiles, in two units of at most 16; the other prompt's 3
+      // sequences share one unit. Each unit reads a shared tile once per kv head instead
+      // of once per query block.
+      EXPECT_EQ(stats.shared_tile_uses, 2 * (22 * big + 3 * small)) << "block=" << bs;
+      EXPECT_EQ(stats.key_tiles_read, alone_tiles - stats.shared_tile_uses + 2 * (2 * big + small))
+          << "block=" << bs;
+    }
+  }
+}
+
 TEST(PagedAttentionTest, EmptyBatchIsNoOp) {
   AttentionShape shape{0, 0, 6, 2, 32, 0.17677669f};
   PagedKv kv{nullptr, nullptr, 16 * 64, 16};

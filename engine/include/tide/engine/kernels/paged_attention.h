@@ -21,6 +21,12 @@
 // cache reuse) so long prefill blocks and short decode rows mix across threads. Each output row is computed by one task whose arithmetic depends only
 // on that sequence, so results are bit-identical whatever else is in the batch.
 //
+// Shared prefixes: sequences whose block tables name the same blocks for leading 64-key
+// tiles that all their new rows see (a swarm's common system prompt) are walked together:
+// each shared tile is read and transposed once per kv head and up to 16 such sequences,
+// and folded into each one's online softmax in the same order as its walk alone, so the
+// outputs stay bit-identical while the batch reads the shared K/V a fraction as often.
+//
 // Thread safety: pure function on caller-owned buffers. The out buffers of the sequences
 // must not overlap each other or any input. heads must be a multiple of kv_heads.
 #pragma once
@@ -49,12 +55,18 @@ struct PagedSequence {
   const int32_t* block_table = nullptr;  // covers positions 0 .. past+tokens-1
 };
 
+// What a call did, for tests and benchmarks.
+struct PagedAttentionStats {
+  int64_t key_tiles_read = 0;    // K tiles gathered and transposed (one per kv head)
+  int64_t shared_tile_uses = 0;  // (sequence, kv head, tile) folds served by a tile read for several
+};
+
 // heads, kv_heads, head_dim and scale as in AttentionShape (its tokens and past are unused:
 // each sequence brings its own). Sequences with tokens <= 0 are skipped; an empty batch is a
 // no-op. PagedAttentionForwardAt forces a SIMD level (tests, benchmarks); an unsupported
 // level falls back to the best supported one.
 void PagedAttentionForward(const AttentionShape& shape, const PagedKv& kv, std::span<const PagedSequence> seqs);
 void PagedAttentionForwardAt(SimdLevel level, const AttentionShape& shape, const PagedKv& kv,
-                             std::span<const PagedSequence> seqs);
+                             std::span<const PagedSequence> seqs, PagedAttentionStats* stats = nullptr);
 
 }  // namespace tide::engine
