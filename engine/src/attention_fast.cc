@@ -102,10 +102,12 @@ namespace attention_internal {
 ForwardKernels PickForwardKernels(SimdLevel level) {
   if (!SimdLevelSupported(level)) level = DetectSimdLevel();
 #if TIDE_SIMD_X86
-  if (level == SimdLevel::kAvx512) return {TransposeAvx512, ScoresAvx512, ExpSumAvx512, PvRowsAvx512, MaxAvx512};
-  if (level == SimdLevel::kAvx2) return {TransposeAvx2, ScoresAvx2, ExpSumAvx2, PvRowsAvx2, MaxAvx2};
+  if (level == SimdLevel::kAvx512) {
+    return {TransposeAvx512, ScoresAvx512, ExpSumAvx512, PvRowsAvx512, MaxAvx512, Scores3Avx512, Pv3RowsAvx512};
+  }
+  if (level == SimdLevel::kAvx2) return {TransposeAvx2, ScoresAvx2, ExpSumAvx2, PvRowsAvx2, MaxAvx2, nullptr, nullptr};
 #endif
-  return {TransposeScalar, ScoresScalar, ExpSumScalar, PvRowsScalar, MaxScalar};
+  return {TransposeScalar, ScoresScalar, ExpSumScalar, PvRowsScalar, MaxScalar, nullptr, nullptr};
 }
 
 }  // namespace attention_internal

@@ -172,6 +172,75 @@ __attribute__((target("avx512f"))) inline void PvRowsAvx512(float* acc, float al
   PvAvx512At(acc, alpha, p, RowPointers{rows}, n, d);
 }
 
+// Three heads of one GQA group against the same key tile: each head's scores are exactly
+// ScoresAvx512's (the same FMAs in the same order), but every kt load serves all three.
+__attribute__((target("avx512f"))) inline void Scores3Avx512(const float* const* q, const float* kt, int d,
+                                                             float scale, float* s) {
+  __m512 a[3][kKeyBlock / 16], b[3][kKeyBlock / 16];
+  for (int h = 0; h < 3; ++h) {
+    for (int c = 0; c < kKeyBlock / 16; ++c) a[h][c] = b[h][c] = _mm512_setzero_ps();
+  }
+  int i = 0;
+  for (; i + 2 <= d; i += 2) {
+    const float* r0 = kt + static_cast<std::ptrdiff_t>(i) * kKeyBlock;
+    const float* r1 = r0 + kKeyBlock;
+    for (int c = 0; c < kKeyBlock / 16; ++c) {
+      const __m512 k0 = _mm512_loadu_ps(r0 + 16 * c), k1 = _mm512_loadu_ps(r1 + 16 * c);
+      for (int h = 0; h < 3; ++h) {
+        a[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h][i]), k0, a[h][c]);
+        b[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h][i + 1]), k1, b[h][c]);
+      }
+    }
+  }
+  if (i < d) {
+    const float* r0 = kt + static_cast<std::ptrdiff_t>(i) * kKeyBlock;
+    for (int c = 0; c < kKeyBlock / 16; ++c) {
+      const __m512 k0 = _mm512_loadu_ps(r0 + 16 * c);
+      for (int h = 0; h < 3; ++h) a[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h][i]), k0, a[h][c]);
+    }
+  }
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int h = 0; h < 3; ++h) {
+    for (int c = 0; c < kKeyBlock / 16; ++c) {
+      _mm512_storeu_ps(s + h * kKeyBlock + 16 * c, _mm512_mul_ps(_mm512_add_ps(a[h][c], b[h][c]), vs));
+    }
+  }
+}
+
+// P·V for three heads over the same V rows: each head's accumulator is exactly
+// PvRowsAvx512's (same four FMA chains per 16 lanes, same order), every V load serves all
+// three. p holds the heads' weights kKeyBlock apart.
+__attribute__((target("avx512f"))) inline void Pv3RowsAvx512(float* const* acc, const float* alpha, const float* p,
+                                                             const float* const* rows, int n, int d) {
+  for (int i = 0; i < d; i += 16) {
+    const __mmask16 k = d - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (d - i)) - 1u);
+    __m512 a0[3], a1[3], a2[3], a3[3];
+    for (int h = 0; h < 3; ++h) {
+      a0[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, acc[h] + i), _mm512_set1_ps(alpha[h]));
+      a1[h] = a2[h] = a3[h] = _mm512_setzero_ps();
+    }
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const __m512 v0 = _mm512_maskz_loadu_ps(k, rows[j] + i), v1 = _mm512_maskz_loadu_ps(k, rows[j + 1] + i);
+      const __m512 v2 = _mm512_maskz_loadu_ps(k, rows[j + 2] + i), v3 = _mm512_maskz_loadu_ps(k, rows[j + 3] + i);
+      for (int h = 0; h < 3; ++h) {
+        const float* ph = p + h * kKeyBlock;
+        a0[h] = _mm512_fmadd_ps(_mm512_set1_ps(ph[j]), v0, a0[h]);
+        a1[h] = _mm512_fmadd_ps(_mm512_set1_ps(ph[j + 1]), v1, a1[h]);
+        a2[h] = _mm512_fmadd_ps(_mm512_set1_ps(ph[j + 2]), v2, a2[h]);
+        a3[h] = _mm512_fmadd_ps(_mm512_set1_ps(ph[j + 3]), v3, a3[h]);
+      }
+    }
+    for (; j < n; ++j) {
+      const __m512 v0 = _mm512_maskz_loadu_ps(k, rows[j] + i);
+      for (int h = 0; h < 3; ++h) a0[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h * kKeyBlock + j]), v0, a0[h]);
+    }
+    for (int h = 0; h < 3; ++h) {
+      _mm512_mask_storeu_ps(acc[h] + i, k, _mm512_add_ps(_mm512_add_ps(a0[h], a1[h]), _mm512_add_ps(a2[h], a3[h])));
+    }
+  }
+}
+
 // 8x8 blocks: unpack, shuffle, then swap 128-bit halves.
 __attribute__((target("avx2,fma"))) inline void TransposeAvx2(const float* const* rows, int n, int d, float* kt) {
   for (int j0 = 0; j0 < n; j0 += 8) {
@@ -276,6 +345,11 @@ struct ForwardKernels {
   float (*exp_sum)(float* s, int n, float m);  // s[j] = exp(s[j] - m) for j < n; returns their sum
   PvRowsFn pv;
   float (*max)(const float* s, int n);  // max_{j<n} s[j], n >= 1
+  // Three heads at once (null: call the one-head kernels per head), each head's result
+  // bit-identical to the one-head kernel's: scores3 writes head h's scores at
+  // s + h * kKeyBlock; pv3 reads head h's weights there and updates acc[h] with alpha[h].
+  void (*scores3)(const float* const* q, const float* kt, int d, float scale, float* s);
+  void (*pv3)(float* const* acc, const float* alpha, const float* p, const float* const* rows, int n, int d);
 };
 // An unsupported level falls back to the best supported one.
 ForwardKernels PickForwardKernels(SimdLevel level);
@@ -348,22 +422,43 @@ inline void ApplyKeyTile(const ForwardKernels& mk, const TileWalk& w, const floa
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const std::ptrdiff_t acc_head = static_cast<std::ptrdiff_t>(kQueryBlock) * w.d;
   const int nq = w.t1 - w.t0;
-  for (int h = 0; h < w.heads; ++h) {
-    const float* qh = w.q + h * w.head_stride;
-    float* acc = scratch.acc.data() + h * acc_head;
-    float* m = scratch.m.data() + h * kQueryBlock;
-    float* l = scratch.l.data() + h * kQueryBlock;
-    for (int r = 0; r < nq; ++r) {
-      const int t = w.t0 + r;
-      const int nk = std::min(nkb, w.past + t + 1 - j0);
-      if (nk <= 0) continue;
-      float* srow = scratch.sc.data() + static_cast<size_t>(r) * kKeyBlock;
-      mk.scores(qh + t * w.q_stride, kt, w.d, w.scale, srow);
-      const float m_new = std::max(m[r], mk.max(srow, nk));
-      const float alpha = m[r] == kNegInf ? 0.0f : std::exp(m[r] - m_new);
-      l[r] = l[r] * alpha + mk.exp_sum(srow, nk, m_new);
-      mk.pv(acc + static_cast<size_t>(r) * w.d, alpha, srow, vp, nk, w.d);
-      m[r] = m_new;
+  // Heads go three at a time through the three-head kernels where there are some: the
+  // same arithmetic per head, one pass over the tile's K and V rows for all three.
+  const int step = mk.scores3 != nullptr ? 3 : 1;
+  for (int r = 0; r < nq; ++r) {
+    const int t = w.t0 + r;
+    const int nk = std::min(nkb, w.past + t + 1 - j0);
+    if (nk <= 0) continue;
+    for (int h0 = 0; h0 < w.heads;) {
+      const int hn = w.heads - h0 >= step ? step : 1;
+      float* s = scratch.sc.data();  // head h0 + i's scores at s + i * kKeyBlock
+      const float* q[3];
+      float* acc[3];
+      float alpha[3];
+      for (int i = 0; i < hn; ++i) {
+        q[i] = w.q + (h0 + i) * w.head_stride + t * w.q_stride;
+        acc[i] = scratch.acc.data() + (h0 + i) * acc_head + static_cast<std::ptrdiff_t>(r) * w.d;
+      }
+      if (hn == 3) {
+        mk.scores3(q, kt, w.d, w.scale, s);
+      } else {
+        mk.scores(q[0], kt, w.d, w.scale, s);
+      }
+      for (int i = 0; i < hn; ++i) {
+        float* srow = s + i * kKeyBlock;
+        float& m = scratch.m[static_cast<size_t>((h0 + i) * kQueryBlock + r)];
+        float& l = scratch.l[static_cast<size_t>((h0 + i) * kQueryBlock + r)];
+        const float m_new = std::max(m, mk.max(srow, nk));
+        alpha[i] = m == kNegInf ? 0.0f : std::exp(m - m_new);
+        l = l * alpha[i] + mk.exp_sum(srow, nk, m_new);
+        m = m_new;
+      }
+      if (hn == 3) {
+        mk.pv3(acc, alpha, s, vp, nk, w.d);
+      } else {
+        mk.pv(acc[0], alpha[0], s, vp, nk, w.d);
+      }
+      h0 += hn;
     }
   }
 }

@@ -269,7 +269,9 @@ TEST(PagedAttentionTest, SharedKeyTilesAreReadOnceAndResultsStayBitIdentical) {
         for (int t0 = 0; t0 < s.tokens; t0 += 16) plain += 2 * ((s.past + std::min(t0 + 16, s.tokens) + 63) / 64);
         alone_tiles += plain;
         // Alone, only the chunk's own query blocks share tiles (one unit per kv head).
-        if (s.tokens <= 16) EXPECT_EQ(one.shared_tile_uses, 0);
+        if (s.tokens <= 16) {
+          EXPECT_EQ(one.shared_tile_uses, 0);
+        }
         EXPECT_EQ(one.key_tiles_read, plain - one.shared_tile_uses + (one.shared_tile_uses > 0 ? 2 * big : 0));
         ASSERT_EQ(alone, b.out[i]) << SimdLevelName(level) << " block=" << bs << " seq=" << i;
       }
