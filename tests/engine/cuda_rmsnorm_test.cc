@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "tide/engine/kernels/rmsnorm.h"
 
 namespace tide::engine {
@@ -17,15 +18,7 @@ namespace {
 
 constexpr float kEps = 1e-6f;
 
-double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = static_cast<double>(out[i]) - ref[i];
-    diff += d * d;
-    norm += static_cast<double>(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
-}
+using testing::RelativeError;
 
 TEST(CudaRmsNormTest, MatchesCpuReference) {
   std::string why;

@@ -18,16 +18,7 @@
 namespace tide::engine {
 namespace {
 
-double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (std::isnan(out[i])) return std::numeric_limits<double>::infinity();
-    const double d = static_cast<double>(out[i]) - ref[i];
-    diff += d * d;
-    norm += static_cast<double>(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
-}
+using testing::RelativeError;
 
 TEST(CudaRopeTest, MatchesCpuReference) {
   std::string why;

@@ -45,4 +45,9 @@ inline double WorstRowError(const std::vector<float>& out, const std::vector<flo
   return worst;
 }
 
+// ||out - ref|| / ||ref|| over the whole vector; NaN anywhere is infinitely wrong.
+inline double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
+  return WorstRowError(out, ref, static_cast<int>(ref.size()));
+}
+
 }  // namespace tide::engine::testing

@@ -31,15 +31,7 @@ const Shape kShapes[] = {{1, 1},   {3, 7},    {2, 8},    {4, 15},   {5, 16},  {3
                          {6, 100}, {7, 257},  {3, 1000}, {2, 2048}, {1, 4097}, {9, 5120}};
 
 // ||out - ref|| / ||ref||, in double.
-double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = static_cast<double>(out[i]) - ref[i];
-    diff += d * d;
-    norm += static_cast<double>(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
-}
+using testing::RelativeError;
 
 TEST(RmsNormTest, ReferenceMatchesDefinition) {
   // One row worked by hand: mean(x^2) = (9 + 16) / 2 = 12.5.

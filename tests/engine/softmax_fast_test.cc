@@ -18,16 +18,7 @@ using testing::SupportedLevels;
 using testing::RandomVector;
 
 // ||out - ref|| / ||ref|| in double; NaN anywhere in out fails.
-double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (std::isnan(out[i])) return std::numeric_limits<double>::infinity();
-    const double d = static_cast<double>(out[i]) - ref[i];
-    diff += d * d;
-    norm += static_cast<double>(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
-}
+using testing::RelativeError;
 
 TEST(SoftmaxFastTest, MatchesReferenceAtEveryLevel) {
   std::mt19937 rng(11);
