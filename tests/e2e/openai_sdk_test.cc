@@ -13,6 +13,7 @@
 
 #include "serve_process.h"
 #include "shell.h"
+#include "tiny_tool_model.h"
 
 namespace {
 
@@ -29,37 +30,14 @@ TEST(OpenAiSdkTest, OfficialClientDrivesTheServer) {
   const fs::path dir = fs::temp_directory_path() / ("tide-openai-sdk-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  // One turn: the user asks, the assistant calls `search`; then, after the tool result, answers.
-  const json tools = json::parse(R"([{"type": "function", "function": {"name": "search",
-      "description": "search the corpus", "parameters": {"type": "object",
-      "properties": {"query": {"type": "string"}}, "required": ["query"]}}}])");
-  const json call = {{"id", "call_0"}, {"type", "function"},
-                     {"function", {{"name", "search"}, {"arguments", "{\"query\": \"tide\"}"}}}};
-  const json record = {{"messages",
-                        {{{"role", "user"}, {"content", "Find tide."}},
-                         {{"role", "assistant"}, {"content", ""}, {"tool_calls", {call}}},
-                         {{"role", "tool"}, {"tool_call_id", "call_0"}, {"content", "Tide is an agent-swarm runtime."}},
-                         {{"role", "assistant"}, {"content", "Tide is an agent-swarm runtime."}}}},
-                       {"tools", tools}};
-  {
-    std::ofstream data(dir / "sft.jsonl");
-    for (int i = 0; i < 32; ++i) data << record.dump() << "\n";
-    std::ofstream recipe(dir / "recipe.json");
-    recipe << json{{"model", std::string(TIDE_SOURCE_DIR) + "/configs/models/tiny.json"},
-                   {"seq_len", 256}, {"batch_windows", 4}, {"steps", 120}, {"warmup_steps", 10},
-                   {"lr", 0.01}, {"optimizer", "adamw"}, {"weight_decay", 0.0}, {"eval_fraction", 0.0}}
-                  .dump();
-  }
-  const std::string model_dir = (dir / "tiny-tools").string();
-  std::string out = tide::e2e::Shell(std::string(TIDE_BIN) + " train lm --json --config " + (dir / "recipe.json").string() +
-                                         " --data " + (dir / "sft.jsonl").string() + " --out " + model_dir + " 2>&1",
-                                     &status);
-  ASSERT_EQ(status, 0) << out;
+  std::string log;
+  const std::string model_dir = tide::e2e::TrainTinyToolModel(dir, &log);
+  ASSERT_FALSE(model_dir.empty()) << log;
 
   tide::e2e::ServeProcess server((dir / "db").string(), {"--model", model_dir, "--http-port", "0"});
   ASSERT_GT(server.http_port(), 0) << "the server did not report its HTTP port";
   const std::string base = "http://127.0.0.1:" + std::to_string(server.http_port()) + "/v1";
-  out = tide::e2e::Shell("node " + (node_dir / "openai_client.mjs").string() + " " + base + " tiny-tools 2>&1", &status);
+  std::string out = tide::e2e::Shell("node " + (node_dir / "openai_client.mjs").string() + " " + base + " tiny-tools 2>&1", &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("all OpenAI SDK checks passed"), std::string::npos) << out;
   EXPECT_EQ(server.Stop(), 0);
