@@ -59,6 +59,9 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
     if (cmd.count("--items")) merged.items = spec.items;
     if (cmd.count("--subagents")) merged.max_subagents = spec.max_subagents;
     if (cmd.count("--policy")) merged.policy = spec.policy;
+    if (cmd.count("--base-url")) merged.base_url = spec.base_url;
+    if (cmd.count("--model")) merged.model = spec.model;
+    if (cmd.count("--api-key-env")) merged.api_key_env = spec.api_key_env;
     if (cmd.count("--timeout")) merged.timeout_s = spec.timeout_s;
     spec = merged;
   }
@@ -90,7 +93,7 @@ void OnSignal(int sig) {
 
 struct ServeArgs {
   orchestrator::ServerOptions server;
-  std::string model_dir;  // empty: no model (swarms use the oracle policy)
+  std::string model_dir;  // empty: no model (runs asking for policy "engine" are refused)
   engine::InferenceEngine::Options engine;
 };
 
@@ -119,7 +122,7 @@ int ServeCommand(ServeArgs args) {
     options.model_id = std::filesystem::path(args.model_dir).filename().string();
     if (options.model_id.empty()) options.model_id = std::filesystem::path(args.model_dir).parent_path().filename().string();
     options.model_config_json = engine::ModelConfigToJson(weights->config).dump(2);
-    options.policy = std::make_shared<workers::EnginePolicy>(inference.get(), workers::EnginePolicy::Options{});
+    options.engine_policy = std::make_shared<workers::EnginePolicy>(inference.get(), workers::EnginePolicy::Options{});
   }
   if (pipe(g_signal_pipe) != 0) return Fail(Internal("cannot create the signal pipe"));
   struct sigaction sa {};
@@ -258,7 +261,14 @@ int Main(int argc, char** argv) {
   swarm->add_option("--subagents", spec.max_subagents, "most sub-agents the coordinator may start, 1..100")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  swarm->add_option("--policy", spec.policy, "policy every agent decodes through")->capture_default_str();
+  swarm->add_option("--policy", spec.policy,
+                    "policy every agent decodes through: oracle, engine (the model of a `tide serve --model` "
+                    "given with --server) or openai (--base-url, --model)")
+      ->capture_default_str();
+  swarm->add_option("--base-url", spec.base_url, "policy openai: the server's base URL, e.g. https://api.openai.com/v1");
+  swarm->add_option("--model", spec.model, "policy openai: the model name");
+  swarm->add_option("--api-key-env", spec.api_key_env, "policy openai: environment variable holding the API key")
+      ->capture_default_str();
   swarm->add_option("--timeout", spec.timeout_s, "wall-clock deadline in seconds (0 = none)")->check(CLI::Range(0.0, 604800.0));
 
   ServeArgs serve_args;
@@ -269,7 +279,7 @@ int Main(int argc, char** argv) {
   serve->add_option("--host", serve_options.host, "address to bind")->capture_default_str();
   serve->add_option("--port", serve_options.port, "port (0 picks a free one)")->check(CLI::Range(0, 65535))->capture_default_str();
   serve->add_option("--db", serve_options.db_path, "RocksDB database folder (default $TIDE_DB or ~/.tide/db)");
-  serve->add_option("--model", serve_args.model_dir, "model folder (config.json, model.safetensors, tokenizer.json) to serve; swarms then decode on it");
+  serve->add_option("--model", serve_args.model_dir, "model folder (config.json, model.safetensors, tokenizer.json) to serve; swarms with --policy engine decode on it");
   serve->add_option("--http-port", serve_options.http_port, "OpenAI-compatible HTTP port with --model (0 picks a free one, -1 off)")
       ->check(CLI::Range(-1, 65535))->capture_default_str();
   serve->add_option("--max-running", serve_args.engine.max_running, "sequences decoding at once")->check(CLI::Range(1, 4096))->capture_default_str();

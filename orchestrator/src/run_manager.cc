@@ -10,6 +10,7 @@
 #include "tide/core/log.h"
 #include "tide/env/oracle.h"
 #include "tide/orchestrator/swarm.h"
+#include "tide/workers/openai_policy.h"
 
 namespace tide::orchestrator {
 namespace {
@@ -58,6 +59,7 @@ struct RunManager::Active {
   bool done = false;      // guarded by mu
   std::atomic<bool> cancelled{false};
   std::string cancel_reason;  // guarded by mu
+  std::shared_ptr<workers::Policy> policy;  // what its agents decode through
 };
 
 // Stores each event of one run, then wakes its watchers. Holding the run's mutex across
@@ -118,7 +120,31 @@ RunManager::RunManager(Store* store, Options options) : store_(store) {
   if (threads <= 0) threads = 64;  // agents block on their policy and tools, so threads are not tied to cores
   pool_ = std::make_unique<boost::asio::thread_pool>(threads);
   runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
-  policy_ = options.policy ? std::move(options.policy) : std::make_shared<env::OraclePolicy>();
+  override_policy_ = std::move(options.policy);
+  engine_policy_ = std::move(options.engine_policy);
+  oracle_ = std::make_shared<env::OraclePolicy>();
+}
+
+Result<std::shared_ptr<workers::Policy>> RunManager::PolicyFor(const SwarmSpec& spec) {
+  if (override_policy_) return override_policy_;
+  if (spec.policy == "engine") {
+    if (!engine_policy_) {
+      return FailedPrecondition("policy \"engine\": this server has no model (start it with tide serve --model DIR)");
+    }
+    return engine_policy_;
+  }
+  if (spec.policy != "openai") return oracle_;
+  const std::string key = spec.base_url + "\n" + spec.model + "\n" + spec.api_key_env;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = openai_policies_.find(key); it != openai_policies_.end()) return it->second;
+  workers::OpenAiPolicy::Options o;
+  o.base_url = spec.base_url;
+  o.model = spec.model;
+  o = workers::OpenAiPolicy::WithApiKeyFromEnvironment(o, spec.api_key_env);
+  TIDE_ASSIGN_OR_RETURN(std::unique_ptr<workers::OpenAiPolicy> policy, workers::OpenAiPolicy::Create(o));
+  std::shared_ptr<workers::Policy> shared = std::move(policy);
+  openai_policies_[key] = shared;
+  return shared;
 }
 
 Result<std::unique_ptr<RunManager>> RunManager::Create(Store* store, Options options) {
@@ -157,9 +183,11 @@ RunManager::~RunManager() {
 
 Result<std::string> RunManager::Start(const SwarmSpec& spec) {
   TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, "request"));
+  TIDE_ASSIGN_OR_RETURN(std::shared_ptr<workers::Policy> policy, PolicyFor(spec));
   auto run = std::make_shared<Active>();
   run->id = NewRunId(counter_++);
   run->spec = spec;
+  run->policy = std::move(policy);
   if (run->spec.task_family.empty()) {  // record the family actually run
     TIDE_ASSIGN_OR_RETURN(const env::World* world, env::FindWorld(spec.world));
     run->spec.task_family = world->task_families().front();
@@ -183,7 +211,7 @@ void RunManager::Execute(std::shared_ptr<Active> run) {
   Status status = recorder.Emit(EventKind::EVENT_KIND_RUN_STARTED, "", "",
                                 {{"request", ProtoToJson(run->record.request())}});
   if (status.ok()) {
-    Swarm swarm(run->spec, SwarmContext{policy_.get(), pool_.get(), &recorder, &run->cancelled});
+    Swarm swarm(run->spec, SwarmContext{run->policy.get(), pool_.get(), &recorder, &run->cancelled});
     Result<tide::v1::RunResult> r = swarm.Run();
     if (r.ok()) result = *r;
     status = r.status();

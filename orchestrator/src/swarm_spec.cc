@@ -2,6 +2,7 @@
 
 #include "tide/core/json_config.h"
 #include "tide/env/world.h"
+#include "tide/workers/http_client.h"
 
 namespace tide::orchestrator {
 
@@ -29,9 +30,16 @@ Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source) {
     return bad("max_subagents", "must be in [1, " + std::to_string(kMaxSubagentsLimit) + "], got " +
                                     std::to_string(spec.max_subagents));
   }
-  if (spec.policy != "oracle") {
-    return bad("policy", "must be \"oracle\" (the engine and openai policies are not built yet), got \"" +
-                             spec.policy + "\"");
+  if (spec.policy != "oracle" && spec.policy != "engine" && spec.policy != "openai") {
+    return bad("policy", "must be \"oracle\", \"engine\" or \"openai\", got \"" + spec.policy + "\"");
+  }
+  if (spec.policy == "openai") {
+    if (spec.base_url.empty()) return bad("base_url", "is required with policy \"openai\"");
+    if (Result<workers::Url> url = workers::ParseUrl(spec.base_url); !url.ok()) {
+      return bad("base_url", url.status().message());
+    }
+    if (spec.model.empty()) return bad("model", "is required with policy \"openai\"");
+    if (spec.api_key_env.empty()) return bad("api_key_env", "must name an environment variable");
   }
   if (spec.max_coordinator_steps < 1 || spec.max_coordinator_steps > 1000) {
     return bad("max_coordinator_steps", "must be in [1, 1000], got " + std::to_string(spec.max_coordinator_steps));
@@ -54,7 +62,10 @@ Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defa
   TIDE_RETURN_IF_ERROR(r.UInt64("seed", &spec.seed, false));
   TIDE_RETURN_IF_ERROR(r.Int("items", &spec.items, false, 1, 200));
   TIDE_RETURN_IF_ERROR(r.Int("max_subagents", &spec.max_subagents, false, 1, kMaxSubagentsLimit));
-  TIDE_RETURN_IF_ERROR(r.String("policy", &spec.policy, false, {"oracle"}));
+  TIDE_RETURN_IF_ERROR(r.String("policy", &spec.policy, false, {"oracle", "engine", "openai"}));
+  TIDE_RETURN_IF_ERROR(r.String("base_url", &spec.base_url, false));
+  TIDE_RETURN_IF_ERROR(r.String("model", &spec.model, false));
+  TIDE_RETURN_IF_ERROR(r.String("api_key_env", &spec.api_key_env, false));
   TIDE_RETURN_IF_ERROR(r.Int("max_coordinator_steps", &spec.max_coordinator_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Int("max_subagent_steps", &spec.max_subagent_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, kMaxTimeoutS));
@@ -71,6 +82,9 @@ SwarmSpec SpecFromProto(const tide::v1::SwarmRequest& request) {
   if (request.items() != 0) spec.items = request.items();
   if (request.max_subagents() != 0) spec.max_subagents = request.max_subagents();
   if (!request.policy().empty()) spec.policy = request.policy();
+  spec.base_url = request.base_url();
+  spec.model = request.model();
+  if (!request.api_key_env().empty()) spec.api_key_env = request.api_key_env();
   if (request.max_coordinator_steps() != 0) spec.max_coordinator_steps = request.max_coordinator_steps();
   if (request.max_subagent_steps() != 0) spec.max_subagent_steps = request.max_subagent_steps();
   spec.timeout_s = request.timeout_s();
@@ -85,6 +99,9 @@ tide::v1::SwarmRequest SpecToProto(const SwarmSpec& spec) {
   r.set_items(spec.items);
   r.set_max_subagents(spec.max_subagents);
   r.set_policy(spec.policy);
+  r.set_base_url(spec.base_url);
+  r.set_model(spec.model);
+  r.set_api_key_env(spec.api_key_env);
   r.set_max_coordinator_steps(spec.max_coordinator_steps);
   r.set_max_subagent_steps(spec.max_subagent_steps);
   r.set_timeout_s(spec.timeout_s);

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../workers/scripted_http_server.h"
 #include "orchestrator_test_util.h"
 #include "tide/orchestrator/store.h"
 
@@ -264,6 +266,58 @@ TEST_F(RunManagerTest, BadSpecIsRejectedAndNothingIsStored) {
   auto listed = m->List(0);
   ASSERT_TRUE(listed.ok());
   EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(RunManagerTest, EachRunDecodesThroughThePolicyItAsksFor) {
+  // An OpenAI-compatible server whose model answers at once without calling a tool.
+  std::atomic<int> asked{0};
+  std::string model_seen;
+  workers::testing::ScriptedHttpServer server([&](const workers::testing::ScriptedRequest& req, int) {
+    ++asked;
+    model_seen = nlohmann::json::parse(req.body)["model"].get<std::string>();
+    const nlohmann::json answer = {
+        {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "No table today."}}}}}},
+        {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 4}}}};
+    return workers::testing::ScriptedResponse{200, answer.dump()};
+  });
+  RunManager::Options options;
+  options.subagent_threads = 4;
+  auto created = RunManager::Create(store_.get(), options);
+  ASSERT_TRUE(created.ok());
+  auto& m = *created;
+
+  SwarmSpec spec = ResearchSpec();
+  spec.policy = "engine";  // no served model here
+  Result<std::string> refused = m->Start(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("--model"));
+
+  spec.policy = "openai";
+  spec.base_url = server.url();
+  spec.model = "remote-model";
+  Result<std::string> id = m->Start(spec);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  Result<tide::v1::Run> run = m->Wait(*id);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->request().policy(), "openai");
+  EXPECT_EQ(run->request().model(), "remote-model");
+  EXPECT_GE(asked.load(), 1);
+  EXPECT_EQ(model_seen, "remote-model");
+  bool answered = false;
+  for (const SwarmEvent& ev : StoredEvents(*id)) {
+    answered = answered || (ev.kind() == EventKind::EVENT_KIND_MESSAGE && ev.agent() == kCoordinatorName &&
+                            ev.payload_json().find("No table today.") != std::string::npos);
+  }
+  EXPECT_TRUE(answered) << "the coordinator's reply should be the remote model's";
+
+  // The oracle still serves runs that ask for it, on the same manager.
+  Result<std::string> oracle = m->Start(ResearchSpec());
+  ASSERT_TRUE(oracle.ok());
+  Result<tide::v1::Run> oracle_run = m->Wait(*oracle);
+  ASSERT_TRUE(oracle_run.ok());
+  EXPECT_EQ(oracle_run->state(), RunState::RUN_STATE_SUCCEEDED);
+  EXPECT_TRUE(oracle_run->result().success());
 }
 
 TEST_F(RunManagerTest, CancelStopsARunningRun) {

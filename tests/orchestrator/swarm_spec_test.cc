@@ -91,6 +91,30 @@ TEST(ValidateSwarmSpecTest, UnknownPolicyNamesTheField) {
   EXPECT_THAT(s.message(), HasSubstr("gpt-17"));
 }
 
+TEST(ValidateSwarmSpecTest, OpenAiPolicyNeedsAUsableUrlAndAModel) {
+  SwarmSpec spec;
+  spec.policy = "engine";
+  EXPECT_TRUE(ValidateSwarmSpec(spec).ok());
+  spec.policy = "openai";
+  EXPECT_THAT(ValidateSwarmSpec(spec).message(), HasSubstr("base_url"));
+  spec.base_url = "api.openai.com/v1";
+  Status s = ValidateSwarmSpec(spec);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("base_url"));
+  spec.base_url = "https://api.openai.com/v1";
+  EXPECT_THAT(ValidateSwarmSpec(spec).message(), HasSubstr("model"));
+  spec.model = "gpt-5-mini";
+  EXPECT_TRUE(ValidateSwarmSpec(spec).ok());
+  spec.api_key_env = "";
+  EXPECT_THAT(ValidateSwarmSpec(spec).message(), HasSubstr("api_key_env"));
+  spec.api_key_env = "MY_KEY";
+  const SwarmSpec back = SpecFromProto(SpecToProto(spec));
+  EXPECT_EQ(back.policy, "openai");
+  EXPECT_EQ(back.base_url, spec.base_url);
+  EXPECT_EQ(back.model, "gpt-5-mini");
+  EXPECT_EQ(back.api_key_env, "MY_KEY");
+}
+
 TEST(ValidateSwarmSpecTest, StepLimitsAndTimeoutAreChecked) {
   {
     SwarmSpec spec;

@@ -22,6 +22,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   TIDE_ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path));
   RunManager::Options run_options;
   run_options.policy = options.policy;
+  run_options.engine_policy = options.engine_policy;
   TIDE_ASSIGN_OR_RETURN(s->runs_, RunManager::Create(s->store_.get(), run_options));
   s->orchestrator_service_ = std::make_unique<OrchestratorService>(s->runs_.get());
   s->env_service_ = std::make_unique<EnvService>();

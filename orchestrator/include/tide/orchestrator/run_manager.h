@@ -33,9 +33,15 @@ class RunManager {
  public:
   struct Options {
     int subagent_threads = 0;  // 0 = 64: sub-agents block on policies and tools, not on cores
-    // The policy every agent of every run decodes through (thread-safe); null = the env's
-    // oracle. Lets tests and embedders run swarms on a scripted or remote policy.
+    // When set, the policy every agent of every run decodes through, whatever the run's
+    // SwarmSpec::policy says (thread-safe). Lets tests and embedders run swarms on a
+    // scripted or custom policy.
     std::shared_ptr<workers::Policy> policy;
+    // The policy of runs that ask for "engine" (the served model); null: such runs are
+    // refused with FAILED_PRECONDITION. Runs that ask for "openai" get an OpenAiPolicy per
+    // (base_url, model, api_key_env), shared by the runs that name the same, so its cap on
+    // requests in flight holds across them; "oracle" runs get the env's oracle.
+    std::shared_ptr<workers::Policy> engine_policy;
   };
 
   // Marks runs left RUNNING by an earlier process as FAILED.
@@ -43,8 +49,9 @@ class RunManager {
   static Result<std::unique_ptr<RunManager>> Create(Store* store) { return Create(store, Options{}); }
   ~RunManager();  // cancels running runs and waits for them
 
-  // Validates the spec (INVALID_ARGUMENT / NOT_FOUND), stores the run, starts it, and
-  // returns its id at once.
+  // Validates the spec (INVALID_ARGUMENT / NOT_FOUND) and its policy (FAILED_PRECONDITION
+  // for "engine" without a served model), stores the run, starts it, and returns its id at
+  // once.
   Result<std::string> Start(const SwarmSpec& spec);
 
   // Calls `on_event` for every event with seq >= from_seq, in order, first from the store
@@ -69,12 +76,16 @@ class RunManager {
 
   RunManager(Store* store, Options options);
   void Execute(std::shared_ptr<Active> run);
+  Result<std::shared_ptr<workers::Policy>> PolicyFor(const SwarmSpec& spec);
   std::shared_ptr<Active> FindActive(const std::string& run_id);
 
   Store* store_;
   std::unique_ptr<boost::asio::thread_pool> pool_;       // sub-agents
   std::unique_ptr<boost::asio::thread_pool> runs_pool_;  // coordinators, one per run
-  std::shared_ptr<workers::Policy> policy_;  // Options::policy, or the oracle
+  std::shared_ptr<workers::Policy> override_policy_;  // Options::policy
+  std::shared_ptr<workers::Policy> engine_policy_;    // Options::engine_policy
+  std::shared_ptr<workers::Policy> oracle_;
+  std::map<std::string, std::shared_ptr<workers::Policy>> openai_policies_;  // guarded by mu_
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Active>> active_;
   std::atomic<uint64_t> counter_{0};

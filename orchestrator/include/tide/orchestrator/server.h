@@ -34,8 +34,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 50051;  // 0 picks a free port (see Server::port())
   std::string db_path;
-  // The policy swarm runs decode through (RunManager::Options::policy); null = the oracle.
+  // RunManager::Options::policy: when set, every run decodes through it whatever it asks.
   std::shared_ptr<workers::Policy> policy;
+  // RunManager::Options::engine_policy: runs with policy "engine" decode on the served model.
+  std::shared_ptr<workers::Policy> engine_policy;
   // A served model (borrowed; must outlive the server): enables the Engine service and,
   // when http_port >= 0, the OpenAI HTTP API there (0 picks a free port).
   engine::InferenceEngine* engine = nullptr;

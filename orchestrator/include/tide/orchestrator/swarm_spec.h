@@ -22,7 +22,13 @@ struct SwarmSpec {
   uint64_t seed = 7;
   int items = 20;
   int max_subagents = 8;
+  // "oracle" (the env's teacher), "engine" (the model of the `tide serve --model` that runs
+  // the swarm) or "openai" (any OpenAI-compatible server: base_url, model, and the API key
+  // read from the environment variable api_key_env on the machine that runs the swarm).
   std::string policy = "oracle";
+  std::string base_url;
+  std::string model;
+  std::string api_key_env = "OPENAI_API_KEY";
   int max_coordinator_steps = kDefaultCoordinatorSteps;
   int max_subagent_steps = kDefaultSubagentSteps;
   double timeout_s = 0;  // 0 = no deadline
