@@ -1,6 +1,8 @@
 // McpClient against a real MCP server process: tests/workers/data/mcp_test_server.py,
 // which speaks the stdio protocol and misbehaves on demand (crash, hang, a malformed line,
-// requests to the client, a server that ignores SIGTERM).
+// requests to the client, a server that ignores SIGTERM). McpServersE2eTest drives the
+// real npm servers @modelcontextprotocol/server-memory and server-filesystem, pinned in
+// tests/e2e/node (scripts/setup.sh installs them); it skips when node or they are missing.
 #include "tide/workers/mcp_client.h"
 
 #include <signal.h>
@@ -9,6 +11,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -291,6 +296,119 @@ TEST_F(McpClientTest, EnvironmentIsPassedThroughAndStderrIsDrained) {
   EXPECT_EQ(noisy->text, "logged");
   EXPECT_LE(client->stderr_tail().size(), 8192u);
   EXPECT_NE(client->stderr_tail().find("xxxx"), std::string::npos);
+}
+
+// ---- The real npm servers -------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+class McpServersE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const fs::path bin = fs::path(TIDE_SOURCE_DIR) / "tests/e2e/node/node_modules/.bin";
+    memory_bin_ = (bin / "mcp-server-memory").string();
+    filesystem_bin_ = (bin / "mcp-server-filesystem").string();
+    if (std::system("node --version >/dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "node is not installed (scripts/setup.sh installs it); skipping the npm MCP servers";
+    }
+    if (!fs::exists(memory_bin_) || !fs::exists(filesystem_bin_)) {
+      GTEST_SKIP() << "the npm MCP servers are not installed in tests/e2e/node "
+                      "(run scripts/setup.sh, or npm ci there); skipping";
+    }
+    dir_ = fs::temp_directory_path() / ("tide-mcp-e2e-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    dir_ = fs::canonical(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  static McpClientOptions Options() {
+    McpClientOptions options;
+    options.initialize_timeout = milliseconds(60000);  // node starts slowly on a busy machine
+    return options;
+  }
+
+  std::string memory_bin_, filesystem_bin_;
+  fs::path dir_;
+};
+
+TEST_F(McpServersE2eTest, MemoryServerStoresAndFindsEntities) {
+  McpServerConfig config;
+  config.name = "memory";
+  config.command = {memory_bin_};
+  config.env = {{"MEMORY_FILE_PATH", (dir_ / "memory.jsonl").string()}};
+  auto client = StartOrDie(config, Options());
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->server_info().name, "memory-server");
+  ToolRegistry registry;
+  auto names = RegisterMcpTools(client, registry);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  for (const char* name : {"memory__create_entities", "memory__read_graph", "memory__search_nodes"}) {
+    EXPECT_TRUE(registry.Has(name)) << name;
+  }
+
+  const json entities = {{"entities",
+                          {{{"name", "Tide"}, {"entityType", "project"}, {"observations", {"an agent-swarm runtime"}}},
+                           {{"name", "RocksDB"}, {"entityType", "database"}, {"observations", {"stores every event"}}}}}};
+  ToolObservation created = registry.Invoke({"c1", "memory__create_entities", entities.dump()});
+  ASSERT_FALSE(created.is_error) << created.content;
+  EXPECT_NE(created.content.find("Tide"), std::string::npos) << created.content;
+
+  ToolObservation found = registry.Invoke({"c2", "memory__search_nodes", R"({"query": "swarm"})"});
+  ASSERT_FALSE(found.is_error) << found.content;
+  EXPECT_NE(found.content.find("Tide"), std::string::npos) << found.content;
+  EXPECT_EQ(found.content.find("RocksDB"), std::string::npos) << found.content;
+
+  ToolObservation graph = registry.Invoke({"c3", "memory__read_graph", "{}"});
+  ASSERT_FALSE(graph.is_error) << graph.content;
+  EXPECT_NE(graph.content.find("stores every event"), std::string::npos) << graph.content;
+
+  // The server's own schema rejects a malformed entity before the server sees it.
+  ToolObservation bad = registry.Invoke({"c4", "memory__create_entities", R"({"entities": [{"name": "x"}]})"});
+  EXPECT_TRUE(bad.is_error);
+  EXPECT_NE(bad.content.find("invalid arguments"), std::string::npos) << bad.content;
+
+  client->Close();
+  std::ifstream file(dir_ / "memory.jsonl");
+  std::stringstream stored;
+  stored << file.rdbuf();
+  EXPECT_NE(stored.str().find("agent-swarm runtime"), std::string::npos) << stored.str();
+}
+
+TEST_F(McpServersE2eTest, FilesystemServerWorksInsideItsDirectoryOnly) {
+  McpServerConfig config;
+  config.name = "fs";
+  config.command = {filesystem_bin_, dir_.string()};
+  auto client = StartOrDie(config, Options());
+  ASSERT_TRUE(client);
+  ToolRegistry registry;
+  auto names = RegisterMcpTools(client, registry);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+
+  const std::string file = (dir_ / "notes.txt").string();
+  ToolObservation written = registry.Invoke(
+      {"c1", "fs__write_file", json{{"path", file}, {"content", "hello from tide\n"}}.dump()});
+  ASSERT_FALSE(written.is_error) << written.content;
+  std::ifstream on_disk(file);
+  std::string first_line;
+  std::getline(on_disk, first_line);
+  EXPECT_EQ(first_line, "hello from tide");
+
+  ToolObservation read = registry.Invoke({"c2", "fs__read_text_file", json{{"path", file}}.dump()});
+  ASSERT_FALSE(read.is_error) << read.content;
+  EXPECT_EQ(read.content, "hello from tide\n");
+
+  ToolObservation listed = registry.Invoke({"c3", "fs__list_directory", json{{"path", dir_.string()}}.dump()});
+  ASSERT_FALSE(listed.is_error) << listed.content;
+  EXPECT_NE(listed.content.find("[FILE] notes.txt"), std::string::npos) << listed.content;
+
+  ToolObservation outside = registry.Invoke({"c4", "fs__read_text_file", R"({"path": "/etc/passwd"})"});
+  EXPECT_TRUE(outside.is_error) << outside.content;
+  EXPECT_NE(outside.content.find("Access denied"), std::string::npos) << outside.content;
+  EXPECT_EQ(outside.content.find("root:"), std::string::npos) << outside.content;
 }
 
 }  // namespace
