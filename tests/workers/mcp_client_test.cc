@@ -82,7 +82,7 @@ TEST_F(McpClientTest, ListToolsFollowsEveryPage) {
   ASSERT_TRUE(client);
   auto tools = client->ListTools();
   ASSERT_TRUE(tools.ok()) << tools.status().ToString();
-  ASSERT_EQ(tools->size(), 14u);  // five pages of three
+  ASSERT_EQ(tools->size(), 15u);  // five pages of three
   EXPECT_EQ(tools->front().name, "echo");
   EXPECT_EQ(tools->back().name, "noisy_stderr");
   EXPECT_EQ(tools->front().input_schema["required"], json::array({"text"}));
@@ -276,6 +276,40 @@ TEST_F(McpClientTest, CloseKillsAServerThatIgnoresEofAndSigterm) {
   auto after = client->CallTool("echo", {{"text", "x"}});
   EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(after.status().message().find("closed"), std::string::npos) << after.status().message();
+}
+
+TEST_F(McpClientTest, ServerThatStopsReadingCannotBlockCallersOrClose) {
+  McpClientOptions options;
+  options.shutdown_grace = milliseconds(200);
+  auto client = StartOrDie(TestServer(), options);
+  ASSERT_TRUE(client);
+  auto frozen = client->CallTool("freeze", json::object(), milliseconds(200));
+  EXPECT_EQ(frozen.status().code(), StatusCode::kDeadlineExceeded);
+  // 4 MB of arguments fill the pipe the frozen server no longer reads.
+  const std::string big(4 << 20, 'a');
+  auto start = Clock::now();
+  auto stuck = client->CallTool("echo", {{"text", big}}, milliseconds(500));
+  EXPECT_EQ(stuck.status().code(), StatusCode::kDeadlineExceeded) << stuck.status().ToString();
+  EXPECT_LT(Clock::now() - start, milliseconds(3000));
+  // Part of that message may be in the pipe: the connection is given up, not reused.
+  EXPECT_FALSE(client->alive());
+  auto later = client->CallTool("echo", {{"text", "x"}});
+  EXPECT_EQ(later.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(later.status().message().find("stopped reading its stdin"), std::string::npos) << later.status().message();
+
+  // Close while a writer is stuck: it kills the server, so the writer and Close both return.
+  auto second = StartOrDie(TestServer(), options);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->CallTool("freeze", json::object(), milliseconds(200)).status().code(),
+            StatusCode::kDeadlineExceeded);
+  Status writer_status;
+  std::thread writer([&] { writer_status = second->CallTool("echo", {{"text", big}}, milliseconds(60000)).status(); });
+  std::this_thread::sleep_for(milliseconds(300));
+  start = Clock::now();
+  second->Close();
+  writer.join();
+  EXPECT_LT(Clock::now() - start, milliseconds(5000));
+  EXPECT_EQ(writer_status.code(), StatusCode::kUnavailable) << writer_status.ToString();
 }
 
 TEST_F(McpClientTest, EnvironmentIsPassedThroughAndStderrIsDrained) {

@@ -118,7 +118,8 @@ Status McpClient::Initialize() {
 
 Status McpClient::Send(const json& message, Clock::time_point deadline) {
   const std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  std::lock_guard<std::mutex> write_lock(write_mu_);
+  std::unique_lock<std::timed_mutex> write_lock(write_mu_, deadline);
+  if (!write_lock.owns_lock()) return DeadlineExceeded("another message to the server was still being written");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return dead_status_;
@@ -161,8 +162,11 @@ Result<json> McpClient::Request(const std::string& method, json params,
     lock.lock();
     pending_.erase(id);
     // A broken pipe means the server is going away: report how, once the reader knows.
-    if (s.code() == StatusCode::kUnavailable) cv_.wait_for(lock, std::chrono::seconds(1), [&] { return dead_; });
-    return with_context(dead_ ? dead_status_ : s);
+    if (s.code() == StatusCode::kUnavailable) {
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return dead_; });
+      if (dead_) s = dead_status_;
+    }
+    return with_context(s);
   }
   lock.lock();
   const bool answered = cv_.wait_until(lock, deadline, [&] {
@@ -171,7 +175,7 @@ Result<json> McpClient::Request(const std::string& method, json params,
   });
   auto it = pending_.find(id);
   if (!answered) {
-    pending_.erase(it);
+    if (it != pending_.end()) pending_.erase(it);
     lock.unlock();
     // Best effort: tell the server to stop working on it; a late answer is dropped.
     json cancel = {{"jsonrpc", "2.0"},
@@ -378,7 +382,13 @@ void McpClient::Close() {
     cv_.notify_all();
   }
   {
-    std::lock_guard<std::mutex> write_lock(write_mu_);
+    // A writer stuck on a full pipe holds the lock until its deadline: kill the server
+    // then, so the write fails at once (broken pipe) and the lock comes free.
+    std::unique_lock<std::timed_mutex> write_lock(write_mu_, options_.shutdown_grace);
+    if (!write_lock.owns_lock()) {
+      process_->Kill();
+      write_lock.lock();
+    }
     process_->CloseStdin();
   }
   process_->Terminate(options_.shutdown_grace);

@@ -205,6 +205,10 @@ void Subprocess::SignalGroup(int sig) {
   if (pid_ > 0) kill(-pid_, sig);
 }
 
+void Subprocess::Kill() {
+  if (!reaped_.load()) SignalGroup(SIGKILL);
+}
+
 int Subprocess::Terminate(std::chrono::milliseconds grace) {
   CloseStdin();
   std::optional<int> status = WaitFor(grace);

@@ -4,7 +4,7 @@
 It speaks the real protocol (JSON-RPC 2.0, one message per line on stdin/stdout, log on
 stderr) and misbehaves on demand, so the client's failure paths run against a real process:
 
-  tools:  echo(text), add(a, b), multi, fail, crash, hang, malformed, notify, slow(ms, text),
+  tools:  echo(text), add(a, b), multi, fail, crash, hang, freeze, malformed, notify, slow(ms, text),
           ask_client(method), env(name), client_info, cancelled, noisy_stderr(bytes)
   flags:  --page-size N             tools per tools/list page (default 3)
           --answer-version V        answer initialize with protocol version V
@@ -44,6 +44,7 @@ TOOLS = [
     {"name": "fail", "description": "Reports a tool error.", "inputSchema": obj({})},
     {"name": "crash", "description": "Exits with code 3 mid-call.", "inputSchema": obj({})},
     {"name": "hang", "description": "Never answers.", "inputSchema": obj({})},
+    {"name": "freeze", "description": "Stops reading stdin and answering (sleeps).", "inputSchema": obj({})},
     {"name": "malformed", "description": "Writes a line that is not JSON.", "inputSchema": obj({})},
     {"name": "notify", "description": "Sends notifications, then answers.", "inputSchema": obj({})},
     {"name": "slow", "description": "Answers after ms milliseconds (others meanwhile).",
@@ -104,6 +105,9 @@ def call_tool(rid, name, args):
         os._exit(3)
     elif name == "hang":
         log("hanging request %s" % rid)
+    elif name == "freeze":
+        log("freezing")
+        time.sleep(3600)
     elif name == "malformed":
         with out_lock:
             sys.stdout.write("this is {not json\n")

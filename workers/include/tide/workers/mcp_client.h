@@ -150,7 +150,7 @@ class McpClient {
   int wake_fds_[2] = {-1, -1};  // the reader thread polls wake_fds_[0] to stop
   std::thread reader_;
 
-  std::mutex write_mu_;  // one writer on the server's stdin at a time
+  std::timed_mutex write_mu_;  // one writer on the server's stdin at a time
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t next_id_ = 1;

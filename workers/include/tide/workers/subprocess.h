@@ -13,7 +13,8 @@
 //  - Terminate (and the destructor) always returns: close stdin, wait `grace`, SIGTERM the
 //    group, wait `grace`, SIGKILL the group; the child is reaped, never left a zombie.
 //
-// Thread safety: WaitFor, Terminate, exited and pid may be called from any thread.
+// Thread safety: WaitFor, Kill, exited and pid may be called from any thread; Terminate
+// closes stdin, so like CloseStdin it must not overlap WriteStdin.
 // WriteStdin and CloseStdin must be serialized by the caller (one writer at a time).
 // Reading stdout_fd / stderr_fd is the caller's job (poll them; they are non-blocking).
 #pragma once
@@ -67,6 +68,9 @@ class Subprocess {
 
   // Stops the child as described above and returns its wait status.
   int Terminate(std::chrono::milliseconds grace);
+  // SIGKILL to the child's process group now; touches no descriptor, so it may run while
+  // another thread is inside WriteStdin (which then fails with UNAVAILABLE).
+  void Kill();
 
   // "exited with code 3", "was killed by signal 9 (Killed)".
   static std::string DescribeExit(int wait_status);
