@@ -1,7 +1,7 @@
 // McpClient: a Model Context Protocol client over the stdio transport, so agents can use
 // the tools of any MCP server (https://modelcontextprotocol.io). The server is a child
 // process (Subprocess); messages are JSON-RPC 2.0, one JSON object per line on its stdin
-// and stdout; its stderr is its log (the last 8 KB are kept and quoted in errors).
+// and stdout; its stderr is its log (the last 8 KB are kept; errors quote its end).
 //
 // Protocol:
 //  - Start spawns the server, sends `initialize` (protocolVersion "2025-06-18", no client
