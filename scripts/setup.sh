@@ -26,7 +26,12 @@ done
 install_node_clients() {
   local dir
   dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/node"
-  if [ -f "$dir/node_modules/openai/package.json" ]; then return 0; fi
+  # Installed when every pinned package is there (a checkout that predates one gets it).
+  if [ -f "$dir/node_modules/openai/package.json" ] &&
+     [ -f "$dir/node_modules/@modelcontextprotocol/server-memory/package.json" ] &&
+     [ -f "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json" ]; then
+    return 0
+  fi
   if ! command -v npm >/dev/null 2>&1; then
     echo "setup: npm not found; the OpenAI SDK end-to-end test will be skipped"
     return 0

@@ -12,6 +12,7 @@
 #include "model_bench.h"
 #include "serve_bench.h"
 #include "tide/engine/kernels/rmsnorm.h"
+#include "tide/env/oracle.h"
 #include "tide/orchestrator/run_manager.h"
 #include "tide/orchestrator/store.h"
 
@@ -50,48 +51,64 @@ Status BenchRmsNorm(const BenchOptions& o, const std::function<void(const json&)
 
 // Swarm: wall time of one swarm whose sub-agents run concurrently, against the same task
 // with one sub-agent doing all of it, on the oracle policy with a real RocksDB store.
+// One agent against a swarm on the same wide research tasks (the oracle policy), the
+// world's tools answering after a simulated latency as a web search would, so that wall
+// time means something; medians over repeats. "single" is a coordinator allowed one
+// sub-agent, which then does every item itself. Tool calls within a turn run one after
+// another (the agent loop's order), so a turn of 4 calls waits 4 latencies.
 Status BenchSwarm(const BenchOptions& o, const std::function<void(const json&)>& emit) {
   const auto dir = std::filesystem::temp_directory_path() / ("tide-bench-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   TIDE_ASSIGN_OR_RETURN(auto store, orchestrator::Store::Open(dir.string()));
   Status result = [&]() -> Status {
-    TIDE_ASSIGN_OR_RETURN(auto runs, orchestrator::RunManager::Create(store.get()));
-    const int items = o.quick ? 8 : 40;
-    const int repeats = o.quick ? 1 : 5;
-    std::vector<double> medians;
-    const int wide = o.quick ? 4 : 8;
-    for (const int subagents : {1, wide}) {
-      std::vector<double> walls;
-      int events = 0, critical = 0;
-      double f1 = 0;
+    // The oracle makes at most kCallsPerTurn tool calls a turn, as a model calling tools in
+    // parallel would (oracle.h): unbounded, it would search all 50 entities in one turn.
+    constexpr int kCallsPerTurn = 4;
+    orchestrator::RunManager::Options run_options;
+    run_options.policy = std::make_shared<env::OraclePolicy>(env::OraclePolicy::Options{kCallsPerTurn});
+    TIDE_ASSIGN_OR_RETURN(auto runs, orchestrator::RunManager::Create(store.get(), run_options));
+    const int items = o.quick ? 8 : 50;
+    const int repeats = o.quick ? 1 : 3;
+    const int latency_ms = o.quick ? 0 : 100;
+    const int wide = o.quick ? 4 : 25;
+    auto measure = [&](int subagents) -> Result<json> {
+      std::vector<double> walls, critical, f1;
+      int spawned = 0;
       for (int r = 0; r < repeats; ++r) {
         orchestrator::SwarmSpec spec;
         spec.items = items;
         spec.seed = 100 + r;
         spec.max_subagents = subagents;
+        spec.max_subagent_steps = 1000;  // one agent doing 50 items needs more than the default
+        spec.tool_latency_ms = latency_ms;
         TIDE_ASSIGN_OR_RETURN(std::string id, runs->Start(spec));
         TIDE_ASSIGN_OR_RETURN(tide::v1::Run run, runs->Wait(id));
         if (run.state() != tide::v1::RUN_STATE_SUCCEEDED) return Internal("bench run failed: " + run.result().error());
         walls.push_back(run.result().wall_s());
-        events = static_cast<int>(run.num_events());
-        critical = run.result().critical_steps();
-        f1 += run.result().item_f1() / repeats;
+        critical.push_back(run.result().critical_steps());
+        f1.push_back(run.result().item_f1());
+        spawned = run.result().subagents();
       }
-      std::sort(walls.begin(), walls.end());
-      medians.push_back(walls[walls.size() / 2]);
-      emit({{"bench", "swarm"},
-            {"items", items},
-            {"subagents", subagents},
-            {"wall_s_median", walls[walls.size() / 2]},
-            {"events", events},
-            {"critical_steps", critical},
-            {"item_f1", f1}});
-    }
-    emit({{"bench", "swarm"},
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      return json{{"wall_s", median(walls)}, {"critical_steps", median(critical)}, {"item_f1", median(f1)},
+                  {"subagents", spawned}};
+    };
+    TIDE_ASSIGN_OR_RETURN(json single, measure(1));
+    TIDE_ASSIGN_OR_RETURN(json swarm, measure(wide));
+    emit({{"bench", "swarm_wide"},
           {"items", items},
-          {"subagents", wide},
-          {"speedup", medians[0] / medians[1]},
-          {"baseline", "the same tasks with 1 sub-agent"}});
+          {"policy", "oracle"},
+          {"tool_latency_ms", latency_ms},
+          {"tool_calls_per_turn", kCallsPerTurn},
+          {"repeats", repeats},
+          {"single", single},
+          {"swarm", swarm},
+          {"wall_speedup", single["wall_s"].get<double>() / swarm["wall_s"].get<double>()},
+          {"critical_steps_ratio", single["critical_steps"].get<double>() / swarm["critical_steps"].get<double>()},
+          {"baseline", "single: the same tasks with one sub-agent; medians over repeats"}});
     return Status::Ok();
   }();
   store.reset();

@@ -26,7 +26,7 @@ Result<workers::PolicyResponse> OraclePolicy::Generate(const workers::PolicyRequ
   if (request.messages == nullptr) return InvalidArgument("oracle: the request has no messages");
   if (request.cancelled != nullptr && request.cancelled->load()) return Cancelled("oracle: the run was cancelled");
   Result<workers::Message> reply = Offers(request, workers::kSpawnSubagentsTool) ? OracleCoordinatorTurn(request)
-                                                                                  : OracleResearcherTurn(request);
+                                                                                  : OracleResearcherTurn(request, options_.max_calls_per_turn);
   if (!reply.ok()) return reply.status();
   workers::PolicyResponse response;
   response.message = std::move(reply).value();

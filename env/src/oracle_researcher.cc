@@ -61,7 +61,7 @@ workers::ToolCall NewCall(int turn, int k, const std::string& tool, const nlohma
 
 }  // namespace
 
-Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request) {
+Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request, int max_calls) {
   if (request.messages == nullptr) return InvalidArgument("oracle: the request has no messages");
   const std::vector<workers::Message>& messages = *request.messages;
   Result<WideTaskSpec> task = FindWideTask(messages);
@@ -112,6 +112,7 @@ Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& requ
       rows[entity] = std::move(row);
     }
   }
+  if (max_calls > 0 && static_cast<int>(next.size()) > max_calls) next.resize(static_cast<size_t>(max_calls));
   if (!next.empty()) return workers::Message::Assistant("", std::move(next));
   return workers::Message::Assistant(FormatAnswerTable(*task, rows));
 }

@@ -1,6 +1,8 @@
 #include "tide/orchestrator/swarm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -73,6 +75,29 @@ struct RunTally {
   int spawn_critical_steps = 0;  // Σ over spawn calls of the slowest sub-agent's steps
   workers::Usage usage;
   std::set<std::string> names;
+};
+
+// A world tool that answers after `latency`, as a remote one would (a web search takes
+// ~100 ms); the wait ends early when the run is cancelled.
+class LatencyTool : public workers::Tool {
+ public:
+  LatencyTool(std::shared_ptr<workers::Tool> inner, std::chrono::milliseconds latency, const std::atomic<bool>* cancelled)
+      : inner_(std::move(inner)), latency_(latency), cancelled_(cancelled) {}
+  const workers::ToolSpec& spec() const override { return inner_->spec(); }
+  Result<std::string> Call(const nlohmann::json& arguments) override {
+    const auto until = std::chrono::steady_clock::now() + latency_;
+    while (std::chrono::steady_clock::now() < until) {
+      if (cancelled_ != nullptr && cancelled_->load()) return Cancelled("the run was cancelled");
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(10), until - std::chrono::steady_clock::now()));
+    }
+    return inner_->Call(arguments);
+  }
+
+ private:
+  std::shared_ptr<workers::Tool> inner_;
+  std::chrono::milliseconds latency_;
+  const std::atomic<bool>* cancelled_;
 };
 
 class Swarm::SpawnTool : public workers::Tool {
@@ -195,7 +220,13 @@ Result<tide::v1::RunResult> Swarm::Run() {
 
   RunTally tally;
   workers::ToolRegistry coordinator_tools;
-  auto spawn = std::make_shared<SpawnTool>(this, &tally, episode->tools());
+  std::vector<std::shared_ptr<workers::Tool>> world_tools = episode->tools();
+  if (spec_.tool_latency_ms > 0) {
+    for (auto& t : world_tools) {
+      t = std::make_shared<LatencyTool>(t, std::chrono::milliseconds(spec_.tool_latency_ms), ctx_.cancelled);
+    }
+  }
+  auto spawn = std::make_shared<SpawnTool>(this, &tally, std::move(world_tools));
   TIDE_RETURN_IF_ERROR(coordinator_tools.Add(spawn));
 
   // The deadline is a watchdog that raises the cancel flag; agents stop at their next step.

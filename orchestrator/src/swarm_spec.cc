@@ -47,6 +47,9 @@ Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source) {
   if (spec.max_subagent_steps < 1 || spec.max_subagent_steps > 1000) {
     return bad("max_subagent_steps", "must be in [1, 1000], got " + std::to_string(spec.max_subagent_steps));
   }
+  if (spec.tool_latency_ms < 0 || spec.tool_latency_ms > kMaxToolLatencyMs) {
+    return bad("tool_latency_ms", "must be in [0, 60000], got " + std::to_string(spec.tool_latency_ms));
+  }
   if (!(spec.timeout_s >= 0) || spec.timeout_s > kMaxTimeoutS) {
     return bad("timeout_s", "must be in [0, 604800] seconds, got " + std::to_string(spec.timeout_s));
   }
@@ -69,6 +72,7 @@ Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defa
   TIDE_RETURN_IF_ERROR(r.Int("max_coordinator_steps", &spec.max_coordinator_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Int("max_subagent_steps", &spec.max_subagent_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, kMaxTimeoutS));
+  TIDE_RETURN_IF_ERROR(r.Int("tool_latency_ms", &spec.tool_latency_ms, false, 0, kMaxToolLatencyMs));
   TIDE_RETURN_IF_ERROR(r.Finish());
   TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, path));
   return spec;
@@ -88,6 +92,7 @@ SwarmSpec SpecFromProto(const tide::v1::SwarmRequest& request) {
   if (request.max_coordinator_steps() != 0) spec.max_coordinator_steps = request.max_coordinator_steps();
   if (request.max_subagent_steps() != 0) spec.max_subagent_steps = request.max_subagent_steps();
   spec.timeout_s = request.timeout_s();
+  spec.tool_latency_ms = request.tool_latency_ms();
   return spec;
 }
 
@@ -105,6 +110,7 @@ tide::v1::SwarmRequest SpecToProto(const SwarmSpec& spec) {
   r.set_max_coordinator_steps(spec.max_coordinator_steps);
   r.set_max_subagent_steps(spec.max_subagent_steps);
   r.set_timeout_s(spec.timeout_s);
+  r.set_tool_latency_ms(spec.tool_latency_ms);
   return r;
 }
 

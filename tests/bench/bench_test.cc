@@ -24,15 +24,17 @@ TEST(BenchTest, SwarmBenchRunsRealSwarms) {
   BenchOptions o;
   o.quick = true;
   ASSERT_TRUE(RunBench("swarm", o, [&](const nlohmann::json& j) { lines.push_back(j); }).ok());
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_TRUE(lines[2].contains("speedup"));
-  lines.pop_back();
-  EXPECT_EQ(lines[0]["subagents"], 1);
-  EXPECT_EQ(lines[1]["subagents"], 4);
-  for (const auto& j : lines) {
-    EXPECT_DOUBLE_EQ(j["item_f1"].get<double>(), 1.0);
-    EXPECT_GT(j["events"].get<int>(), 0);
-  }
+  ASSERT_EQ(lines.size(), 1u);
+  const auto& j = lines[0];
+  EXPECT_EQ(j["bench"], "swarm_wide");
+  EXPECT_EQ(j["single"]["subagents"], 1);
+  EXPECT_EQ(j["swarm"]["subagents"], 4);
+  EXPECT_DOUBLE_EQ(j["single"]["item_f1"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["swarm"]["item_f1"].get<double>(), 1.0);
+  // Four sub-agents split 8 items: each does a quarter of the single agent's steps.
+  EXPECT_GT(j["single"]["critical_steps"].get<double>(), j["swarm"]["critical_steps"].get<double>());
+  EXPECT_NEAR(j["critical_steps_ratio"].get<double>(),
+              j["single"]["critical_steps"].get<double>() / j["swarm"]["critical_steps"].get<double>(), 1e-9);
 }
 
 TEST(BenchTest, UnknownBenchmarkIsNamed) {

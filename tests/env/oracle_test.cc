@@ -38,6 +38,29 @@ TEST(OraclePolicyTest, WithoutSpawnItResearchesWithParallelSearches) {
   EXPECT_EQ(nlohmann::json::parse(r->message.tool_calls[1].arguments)["query"], "B Works");
 }
 
+TEST(OraclePolicyTest, CapsToolCallsPerTurnAndCarriesTheRestOver) {
+  OraclePolicy oracle(OraclePolicy::Options{2});
+  std::vector<Message> messages = {Message::User(FormatWideTask({"A Labs", "B Works", "C Corp"}, {"founder"}))};
+  std::vector<ToolSpec> tools = ResearchSpecs();
+  Result<workers::PolicyResponse> r = oracle.Generate({&messages, &tools, "solo", nullptr});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->message.tool_calls.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(r->message.tool_calls[1].arguments)["query"], "B Works");
+  // The third entity's search comes in a later turn, never more than two calls a turn.
+  bool searched_c = false;
+  for (int turn = 0; turn < 5 && !searched_c && !r->message.tool_calls.empty(); ++turn) {
+    messages.push_back(r->message);
+    for (const auto& call : r->message.tool_calls) messages.push_back(Message::Tool(call.id, "no results"));
+    r = oracle.Generate({&messages, &tools, "solo", nullptr});
+    ASSERT_TRUE(r.ok());
+    EXPECT_LE(r->message.tool_calls.size(), 2u);
+    for (const auto& call : r->message.tool_calls) {
+      searched_c = searched_c || nlohmann::json::parse(call.arguments)["query"] == "C Corp";
+    }
+  }
+  EXPECT_TRUE(searched_c);
+}
+
 TEST(OraclePolicyTest, WithSpawnItCoordinates) {
   OraclePolicy oracle;
   std::vector<Message> messages = {Message::User(FormatWideTask({"A Labs", "B Works", "C Co"}, {"founder"}))};

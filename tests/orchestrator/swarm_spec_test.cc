@@ -115,6 +115,17 @@ TEST(ValidateSwarmSpecTest, OpenAiPolicyNeedsAUsableUrlAndAModel) {
   EXPECT_EQ(back.api_key_env, "MY_KEY");
 }
 
+TEST(ValidateSwarmSpecTest, ToolLatencyIsBoundedAndTravels) {
+  SwarmSpec spec;
+  spec.tool_latency_ms = -1;
+  EXPECT_THAT(ValidateSwarmSpec(spec).message(), HasSubstr("tool_latency_ms"));
+  spec.tool_latency_ms = kMaxToolLatencyMs + 1;
+  EXPECT_THAT(ValidateSwarmSpec(spec).message(), HasSubstr("tool_latency_ms"));
+  spec.tool_latency_ms = 100;
+  EXPECT_TRUE(ValidateSwarmSpec(spec).ok());
+  EXPECT_EQ(SpecFromProto(SpecToProto(spec)).tool_latency_ms, 100);
+}
+
 TEST(ValidateSwarmSpecTest, StepLimitsAndTimeoutAreChecked) {
   {
     SwarmSpec spec;

@@ -125,6 +125,27 @@ TEST(SwarmTest, OracleSolvesTheResearchTask) {
   EXPECT_EQ(cancelled.load(), false);
 }
 
+TEST(SwarmTest, WorldToolsAnswerAfterTheSimulatedLatency) {
+  WrappedOracle policy;
+  RecordingSink sink;
+  std::atomic<bool> cancelled{false};
+  SwarmSpec spec = ResearchSpec();
+  spec.items = 2;
+  spec.max_subagents = 1;
+  spec.tool_latency_ms = 60;
+  Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink, &cancelled);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success());
+  int world_calls = 0;
+  for (const auto& e : sink.events()) {
+    if (e.kind == EventKind::EVENT_KIND_TOOL_RESULT && e.payload.value("name", "") != workers::kSpawnSubagentsTool) {
+      ++world_calls;
+      EXPECT_GE(e.payload.value("ms", 0.0), 60.0) << e.payload.dump();
+    }
+  }
+  EXPECT_GE(world_calls, 4);  // a search and an open per entity
+}
+
 TEST(SwarmTest, CoordinatorContextHoldsOnlyTheSubagentReports) {
   WrappedOracle policy;
   RecordingSink sink;

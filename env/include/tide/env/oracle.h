@@ -34,14 +34,28 @@ inline constexpr int kOracleSpawnRounds = 2;  // the first spawn and one for mis
 
 class OraclePolicy : public workers::Policy {
  public:
+  struct Options {
+    // The most tool calls a researcher turn makes (0: all it can, in one turn). The
+    // oracle can batch every search of its task into one turn, which no model does; the
+    // swarm benchmark caps it at a parallel-tool-calling model's width so that steps, and
+    // so critical steps, mean what they mean for a model.
+    int max_calls_per_turn = 0;
+  };
+  OraclePolicy() = default;
+  explicit OraclePolicy(Options options) : options_(options) {}
   std::string name() const override { return kOraclePolicyName; }
   Result<workers::PolicyResponse> Generate(const workers::PolicyRequest& request) override;
+
+ private:
+  Options options_;
 };
 
 // One turn of each role (the assistant message, usage not filled in). INVALID_ARGUMENT when
 // the request has no messages.
 Result<workers::Message> OracleCoordinatorTurn(const workers::PolicyRequest& request);
-Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request);
+// max_calls: at most this many tool calls in the turn (0: no cap); the entities left over
+// come in later turns.
+Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request, int max_calls = 0);
 
 // The sentence of guidance the coordinator adds to each researcher's instructions.
 extern const char kOracleResearcherGuidance[];

@@ -32,7 +32,11 @@ struct SwarmSpec {
   int max_coordinator_steps = kDefaultCoordinatorSteps;
   int max_subagent_steps = kDefaultSubagentSteps;
   double timeout_s = 0;  // 0 = no deadline
+  // Simulated latency of every world tool call (a web search takes ~100 ms), so that wall
+  // time means something in benchmarks; 0 in tests. At most kMaxToolLatencyMs.
+  int tool_latency_ms = 0;
 };
+inline constexpr int kMaxToolLatencyMs = 60000;
 
 // INVALID_ARGUMENT naming the field (`max_subagents must be in [1, 100], got 0`), or
 // NOT_FOUND for an unknown world. `source` prefixes the message ("request", a file path).
