@@ -13,50 +13,16 @@
 #include <thread>
 #include <vector>
 
+#include "model_test_util.h"
 #include "tide/engine/model_weights.h"
 
 namespace tide::engine::dist {
 namespace {
 
-// model_test.cc's TinyConfig with 8 experts and three layers.
-ModelConfig TinyConfig(bool extended) {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 40;
-  c.moe_intermediate_size = 16;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.num_experts = 8;
-  c.num_experts_per_tok = 2;
-  if (extended) {
-    c.scoring_func = ScoringFunc::kSigmoid;
-    c.use_expert_bias = true;
-    c.n_shared_experts = 1;
-    c.first_k_dense_replace = 1;
-    c.routed_scaling_factor = 2.5f;
-    c.num_experts_per_tok = 3;
-  }
-  return c;
-}
-
+// Eight experts over three layers; three experts a token with the extensions on.
 Model TinyModel(bool extended, unsigned seed) {
-  const ModelConfig c = TinyConfig(extended);
-  ModelWeights w = ModelWeights::Allocate(c);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (NamedTensor& p : NamedParameters(w)) {
-    for (float& x : p.tensor->data) {
-      x = p.kind == NamedTensor::Kind::kNorm ? 1.f + 0.2f * nd(rng)
-          : p.kind == NamedTensor::Kind::kEmbedding ? nd(rng)
-                                                    : 0.2f * nd(rng);
-    }
-  }
-  auto m = Model::Create(std::move(w));
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return std::move(m).value();
+  return testing::TinyRandomModel(testing::TinyMoeConfig(extended, {.layers = 3, .experts = 8, .extended_top_k = 3}),
+                                  seed);
 }
 
 std::vector<int32_t> Tokens(int n, unsigned seed) {

@@ -15,48 +15,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_test_util.h"
 #include "tide/engine/checkpoint.h"
 
 namespace tide::engine {
 namespace {
 
+using testing::TinyMoeConfig;
+using testing::TinyRandomWeights;
+
 const std::string kFixture = std::string(TIDE_SOURCE_DIR) + "/tests/data/qwen3_moe_tiny";
-
-ModelConfig TinyConfig(bool extended) {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 40;
-  c.moe_intermediate_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.num_experts = 4;
-  c.num_experts_per_tok = 2;
-  if (extended) {
-    c.scoring_func = ScoringFunc::kSigmoid;
-    c.use_expert_bias = true;
-    c.n_shared_experts = 1;
-    c.first_k_dense_replace = 1;
-    c.routed_scaling_factor = 2.5f;
-  }
-  return c;
-}
-
-ModelWeights RandomWeights(const ModelConfig& c, unsigned seed) {
-  ModelWeights w = ModelWeights::Allocate(c);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (NamedTensor& p : NamedParameters(w)) {
-    for (float& x : p.tensor->data) {
-      x = p.kind == NamedTensor::Kind::kNorm ? 1.f + 0.2f * nd(rng)
-          : p.kind == NamedTensor::Kind::kEmbedding ? nd(rng)
-                                                    : 0.2f * nd(rng);
-    }
-  }
-  return w;
-}
 
 double RelErr(const float* a, const float* ref, size_t n) {
   double d = 0, r = 0;
@@ -68,7 +36,7 @@ double RelErr(const float* a, const float* ref, size_t n) {
 }
 
 TEST(ModelTest, CreateChecksConfigAndShapes) {
-  ModelConfig c = TinyConfig(false);
+  ModelConfig c = TinyMoeConfig(false);
   ModelWeights w = ModelWeights::Allocate(c);
   w.layers[1].experts[2].up_proj.Resize({3, 3});
   auto bad = Model::Create(&w);
@@ -86,7 +54,7 @@ TEST(ModelTest, CreateChecksConfigAndShapes) {
 }
 
 TEST(ModelTest, ForwardRejectsBadInputsAndLeavesCacheAlone) {
-  auto model = Model::Create(RandomWeights(TinyConfig(false), 1));
+  auto model = Model::Create(TinyRandomWeights(TinyMoeConfig(false), 1));
   ASSERT_TRUE(model.ok());
   KvCache cache;
   const std::vector<int32_t> ok = {1, 2, 3};
@@ -110,7 +78,7 @@ TEST(ModelTest, ForwardRejectsBadInputsAndLeavesCacheAlone) {
 class ModelVariantTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(ModelVariantTest, DecodeAfterPrefillMatchesFullForward) {
-  auto model = Model::Create(RandomWeights(TinyConfig(GetParam()), 2));
+  auto model = Model::Create(TinyRandomWeights(TinyMoeConfig(GetParam()), 2));
   ASSERT_TRUE(model.ok());
   // 20 tokens: the full forward's GEMMs take the blocked path, the decode steps the
   // streaming one (gemm.cc), so this also covers their agreement.
@@ -146,7 +114,7 @@ TEST_P(ModelVariantTest, DecodeAfterPrefillMatchesFullForward) {
 // Continuous batching: sequences with and without caches in one ForwardBatch give the
 // logits and caches of running them one by one.
 TEST_P(ModelVariantTest, BatchedForwardMatchesSeparateForwards) {
-  auto model = Model::Create(RandomWeights(TinyConfig(GetParam()), 3));
+  auto model = Model::Create(TinyRandomWeights(TinyMoeConfig(GetParam()), 3));
   ASSERT_TRUE(model.ok());
   const int vocab = 50;
   const std::vector<int32_t> a = {5, 9, 11, 0, 49, 23, 7}, prefix = {3, 1, 4, 1, 5}, b = {9, 2, 6, 5},
@@ -184,8 +152,8 @@ TEST_P(ModelVariantTest, BatchedForwardMatchesSeparateForwards) {
 }
 
 TEST_P(ModelVariantTest, RoutingReplayIsBitIdentical) {
-  const ModelConfig c = TinyConfig(GetParam());
-  auto model = Model::Create(RandomWeights(c, 3));
+  const ModelConfig c = TinyMoeConfig(GetParam());
+  auto model = Model::Create(TinyRandomWeights(c, 3));
   ASSERT_TRUE(model.ok());
   const std::vector<int32_t> seq = {1, 4, 9, 16, 25, 36, 49, 0, 8};
   RouterChoices rec;
