@@ -19,31 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "model_test_util.h"
+
 namespace tide::engine {
 namespace {
 
 // `dense_first`: a layer 0 with a dense MLP before the MoE layers (3 layers in all).
-ModelWeights Weights(bool dense_first = false) {
-  ModelConfig c;
-  c.vocab_size = 272;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.moe_intermediate_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.num_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.max_position_embeddings = 256;
-  if (dense_first) {
-    c.num_hidden_layers = 3;
-    c.first_k_dense_replace = 1;
-  }
-  ModelWeights w = ModelWeights::Allocate(c);
-  w.InitRandom(3);
-  return w;
-}
+ModelWeights Weights(bool dense_first = false) { return testing::TinyServingWeights(3, 256, dense_first); }
 
 class InferenceEngineTest : public ::testing::Test {
  protected:

@@ -61,6 +61,28 @@ inline ModelWeights TinyRandomWeights(const ModelConfig& c, unsigned seed) {
   return w;
 }
 
+// A tiny model for serving tests over the byte-level tokenizer (ByteLevelTokenizer():
+// 256 bytes and the chat specials fit in 272): 2 MoE layers of 4 experts, or with
+// `dense_first` a dense layer 0 before them; InitRandom(seed) weights.
+inline ModelWeights TinyServingWeights(unsigned seed, int max_positions, bool dense_first = false) {
+  ModelConfig c;
+  c.vocab_size = 272;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.moe_intermediate_size = 16;
+  c.num_hidden_layers = dense_first ? 3 : 2;
+  c.first_k_dense_replace = dense_first ? 1 : 0;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.num_experts = 4;
+  c.num_experts_per_tok = 2;
+  c.max_position_embeddings = max_positions;
+  ModelWeights w = ModelWeights::Allocate(c);
+  w.InitRandom(seed);
+  return w;
+}
+
 inline Model TinyRandomModel(const ModelConfig& c, unsigned seed) {
   auto m = Model::Create(TinyRandomWeights(c, seed));
   EXPECT_TRUE(m.ok()) << m.status().ToString();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "orchestrator_test_util.h"
+#include "../engine/model_test_util.h"
 #include "tide/engine/inference_engine.h"
 #include "tide/orchestrator/server.h"
 #include "tide/v1/engine.grpc.pb.h"
@@ -21,24 +22,8 @@
 namespace tide::orchestrator {
 namespace {
 
-engine::ModelWeights Weights() {
-  engine::ModelConfig c;
-  c.vocab_size = 272;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.moe_intermediate_size = 16;
-  c.num_hidden_layers = 3;
-  c.first_k_dense_replace = 1;  // layer 0 dense, layers 1 and 2 MoE
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.num_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.max_position_embeddings = 512;
-  engine::ModelWeights w = engine::ModelWeights::Allocate(c);
-  w.InitRandom(11);
-  return w;
-}
+engine::ModelWeights Weights() { return engine::testing::TinyServingWeights(11, 512, true); }
+
 
 class EngineServiceTest : public ::testing::Test {
  protected:

@@ -3,6 +3,7 @@
 // while one sends garbage; router choices that replay the served forward, per-expert load
 // counters, and parallel_tool_calls both ways. A tool-call round trip with the official
 // `openai` npm client is in tests/e2e.
+#include "../engine/model_test_util.h"
 #include "tide/orchestrator/openai_server.h"
 
 #include <gtest/gtest.h>
@@ -22,28 +23,13 @@
 namespace tide::orchestrator {
 namespace {
 
+engine::ModelWeights Weights() { return engine::testing::TinyServingWeights(7, 2048, false); }
+
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using nlohmann::json;
 
 
-engine::ModelWeights Weights() {
-  engine::ModelConfig c;
-  c.vocab_size = 272;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.moe_intermediate_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.num_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.max_position_embeddings = 2048;
-  engine::ModelWeights w = engine::ModelWeights::Allocate(c);
-  w.InitRandom(7);
-  return w;
-}
 
 struct Reply {
   int status = 0;
