@@ -27,9 +27,7 @@ using tide::workers::PolicyRequest;
 using tide::workers::ToolSpec;
 
 TEST(OpenAiPolicyE2eTest, AgentsDecodeThroughTidesOwnV1Server) {
-  const fs::path dir = fs::temp_directory_path() / ("tide-openai-policy-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = tide::e2e::FreshTempDir("tide-openai-policy-");
   std::string log;
   const std::string model_dir = tide::e2e::TrainTinyToolModel(dir, &log);
   ASSERT_FALSE(model_dir.empty()) << log;

@@ -27,9 +27,7 @@ TEST(OpenAiSdkTest, OfficialClientDrivesTheServer) {
   if (status != 0 || !fs::exists(node_dir / "node_modules" / "openai" / "package.json")) {
     GTEST_SKIP() << "node or the openai package is missing (run scripts/setup.sh)";
   }
-  const fs::path dir = fs::temp_directory_path() / ("tide-openai-sdk-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = tide::e2e::FreshTempDir("tide-openai-sdk-");
   std::string log;
   const std::string model_dir = tide::e2e::TrainTinyToolModel(dir, &log);
   ASSERT_FALSE(model_dir.empty()) << log;

@@ -3,6 +3,8 @@
 // end-to-end tests that serve a real model. Trains into dir/tiny-tools in a few seconds.
 #pragma once
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -18,6 +20,14 @@ inline nlohmann::json TinyToolModelTools() {
   return nlohmann::json::parse(R"([{"type": "function", "function": {"name": "search",
       "description": "search the corpus", "parameters": {"type": "object",
       "properties": {"query": {"type": "string"}}, "required": ["query"]}}}])");
+}
+
+// An empty folder of its own under the system temp folder, for one test.
+inline std::filesystem::path FreshTempDir(const std::string& prefix) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
 }
 
 // Trains the model into dir/tiny-tools and returns that path; "" with *log set on failure.

@@ -5,11 +5,15 @@
 // that activations stay of order one.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <span>
 #include <utility>
 
 #include <gtest/gtest.h>
 
+#include "tide/engine/inference_engine.h"
 #include "tide/engine/model.h"
 #include "tide/engine/model_config.h"
 #include "tide/engine/model_weights.h"
@@ -87,6 +91,29 @@ inline Model TinyRandomModel(const ModelConfig& c, unsigned seed) {
   auto m = Model::Create(TinyRandomWeights(c, seed));
   EXPECT_TRUE(m.ok()) << m.status().ToString();
   return std::move(m).value();
+}
+
+// Routing replay, as RL uses it: runs Model::Forward over prompt + output with the served
+// router choices forced (MakeReplayInput) and expects each served log-prob from the
+// replayed logits, softmax over the first `vocab` ids at `temperature`, within 1e-4.
+inline void ExpectReplayReproducesServedLogprobs(Model& model, std::span<const int32_t> prompt,
+                                                 const GenerationResult& served, int vocab, double temperature) {
+  auto replay = MakeReplayInput(model.config(), prompt, served);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  ForwardOptions forced;
+  forced.forced_routing = &replay->routing;
+  auto logits = model.Forward(replay->inputs, nullptr, forced);
+  ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+  const size_t row_width = static_cast<size_t>(logits->shape[1]);
+  for (size_t i = 0; i < served.tokens.size(); ++i) {
+    const float* x = logits->data.data() + (prompt.size() - 1 + i) * row_width;
+    const float* end = x + vocab;
+    const double max = *std::max_element(x, end);
+    double z = 0;
+    for (const float* v = x; v != end; ++v) z += std::exp((*v - max) / temperature);
+    EXPECT_NEAR((x[served.tokens[i].id] - max) / temperature - std::log(z), served.tokens[i].logprob, 1e-4)
+        << "token " << i;
+  }
 }
 
 }  // namespace tide::engine::testing

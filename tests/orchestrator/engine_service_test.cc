@@ -97,22 +97,8 @@ TEST_F(EngineServiceTest, RouterChoicesReplayTheServedForward) {
   ASSERT_EQ(chunks.back().finish_reason(), "length");
   ASSERT_EQ(served.tokens.size(), 12u);
   ASSERT_EQ(served.prompt_router_choices.size(), prompt.size() - 1);
-  auto replay = engine::MakeReplayInput(model_->config(), prompt, served);
-  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
-  engine::ForwardOptions forced;
-  forced.forced_routing = &replay->routing;
-  auto logits = model_->Forward(replay->inputs, nullptr, forced);
-  ASSERT_TRUE(logits.ok()) << logits.status().ToString();
-  const int vocab = static_cast<int>(logits->shape[1]);
-  for (size_t i = 0; i < served.tokens.size(); ++i) {
-    // Sampled at temperature 0.8: the served log-prob is of the scaled distribution.
-    const float* x = logits->data.data() + (prompt.size() - 1 + i) * vocab;
-    const float* end = x + tokenizer_.vocab_size();
-    const double max = *std::max_element(x, end);
-    double z = 0;
-    for (const float* v = x; v != end; ++v) z += std::exp((*v - max) / 0.8);
-    EXPECT_NEAR((x[served.tokens[i].id] - max) / 0.8 - std::log(z), served.tokens[i].logprob, 1e-4) << "token " << i;
-  }
+  // Sampled at temperature 0.8: the served log-prob is of the scaled distribution.
+  engine::testing::ExpectReplayReproducesServedLogprobs(*model_, prompt, served, tokenizer_.vocab_size(), 0.8);
   // Without the flag no routing is sent.
   req.mutable_sampling()->set_router_choices(false);
   chunks.clear();

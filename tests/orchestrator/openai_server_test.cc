@@ -279,22 +279,7 @@ TEST_F(OpenAiServerTest, RouterChoicesReplayTheServedForward) {
     served.stop_token_id = rc["stop_token_id"].get<int32_t>();
     served.stop_router_choices = rc["stop"].get<std::vector<int32_t>>();
   }
-  auto replay = engine::MakeReplayInput(model_->config(), prompt, served);
-  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
-  engine::ForwardOptions forced;
-  forced.forced_routing = &replay->routing;
-  auto logits = model_->Forward(replay->inputs, nullptr, forced);
-  ASSERT_TRUE(logits.ok()) << logits.status().ToString();
-  const int vocab = static_cast<int>(logits->shape[1]);
-  for (size_t i = 0; i < served.tokens.size(); ++i) {
-    const size_t row = prompt.size() - 1 + i;
-    const float* x = logits->data.data() + row * vocab;
-    const float* end = x + tokenizer_.vocab_size();
-    const double max = *std::max_element(x, end);
-    double z = 0;
-    for (const float* v = x; v != end; ++v) z += std::exp(*v - max);
-    EXPECT_NEAR(x[served.tokens[i].id] - max - std::log(z), served.tokens[i].logprob, 1e-4) << "token " << i;
-  }
+  engine::testing::ExpectReplayReproducesServedLogprobs(*model_, prompt, served, tokenizer_.vocab_size(), 1.0);
   // Streamed: the chunks' rows concatenate to the same object.
   json streamed = body;
   streamed["stream"] = true;
