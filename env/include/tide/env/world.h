@@ -29,6 +29,7 @@ struct TaskParams {
   int items = 20;         // rows the task asks for, 1..200
   int columns = 0;        // attribute columns; 0 = the family's default
   int distractors = -1;   // confusable material; -1 = the world's default (see the world)
+  double failure_rate = -1;  // injected tool failures per call (api world); -1 = the world's default
   int hops = 0;           // chained steps (relations a multi-hop task follows, compute steps); 0 = default
 };
 
