@@ -21,7 +21,8 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# Node test clients (the official `openai` SDK, pinned in tests/e2e/node/package-lock.json)
+# Node test clients (the official `openai` SDK, @grpc/grpc-js and @grpc/proto-loader for the
+# Env service, MCP servers; pinned in tests/e2e/node/package-lock.json)
 # for the end-to-end tests; they skip when Node or the package is absent.
 install_node_clients() {
   local dir
@@ -29,7 +30,9 @@ install_node_clients() {
   # Installed when every pinned package is there (a checkout that predates one gets it).
   if [ -f "$dir/node_modules/openai/package.json" ] &&
      [ -f "$dir/node_modules/@modelcontextprotocol/server-memory/package.json" ] &&
-     [ -f "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json" ]; then
+     [ -f "$dir/node_modules/@modelcontextprotocol/server-filesystem/package.json" ] &&
+     [ -f "$dir/node_modules/@grpc/grpc-js/package.json" ] &&
+     [ -f "$dir/node_modules/@grpc/proto-loader/package.json" ]; then
     return 0
   fi
   if ! command -v npm >/dev/null 2>&1; then
