@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda_check.h"
+#include "model_kernels.h"
 #include "paged_attention_launch.h"
 
 namespace tide::engine::cuda_internal {
@@ -29,11 +30,7 @@ constexpr int kMaxHeadDim = 256;
 constexpr int kPerLane = kMaxHeadDim / kWarpSize;
 constexpr int kMaxHeads = 65535;  // gridDim.y
 
-// Per-sequence data the kernel needs besides the query rows.
-struct SeqInfo {
-  int past;
-  int table_offset;  // into the concatenated block tables
-};
+using SeqInfo = AttnSeqInfo;
 
 __device__ __forceinline__ float WarpSum(float v) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
@@ -128,6 +125,19 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace
+
+cudaError_t LaunchPagedAttention(const float* q, float* out, const int* row_seq,
+                                 const int* row_token, const AttnSeqInfo* seqs,
+                                 const std::int32_t* tables, const float* k, const float* v,
+                                 std::int64_t block_stride, int block_size, int rows, int heads,
+                                 int kv_heads, int head_dim, float scale, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads));
+  PagedAttentionKernel<<<grid, kThreads, 0, stream>>>(
+      q, out, row_seq, row_token, seqs, tables, k, v, static_cast<long long>(block_stride),
+      block_size, heads, kv_heads, head_dim, scale);
+  return cudaGetLastError();
+}
 
 Status PagedAttentionOnDevice(const AttentionShape& shape, const float* k, const float* v,
                               std::int64_t block_stride, int block_size,

@@ -14,6 +14,14 @@
 
 namespace tide::engine::cuda_internal {
 
+// Per-sequence data the attention kernel reads from device memory besides the query rows:
+// the keys before its first new row, and where its block table starts in the concatenated
+// tables.
+struct AttnSeqInfo {
+  int past;
+  int table_offset;
+};
+
 struct PagedSeqDesc {
   int tokens = 0;
   int past = 0;
