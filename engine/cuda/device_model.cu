@@ -456,3 +456,37 @@ Status DeviceModel::DecodeGreedy(int batch, const std::int32_t* first_tokens, co
 }
 
 }  // namespace tide::engine::cuda_internal
+
+namespace tide::engine {
+
+Result<double> CudaCopyBandwidth(int64_t bytes, int reps) {
+  using namespace cuda_internal;
+  if (bytes <= 0 || reps <= 0) return InvalidArgument("CudaCopyBandwidth: bytes and reps must be positive");
+  TIDE_RETURN_IF_ERROR(RequireDevice());
+  Stream stream;
+  TIDE_RETURN_IF_ERROR(stream.Create());
+  DeviceBuffer<unsigned char> a, b;
+  TIDE_RETURN_IF_ERROR(a.Allocate(static_cast<std::size_t>(bytes), "copy source"));
+  TIDE_RETURN_IF_ERROR(b.Allocate(static_cast<std::size_t>(bytes), "copy destination"));
+  // Not zeros: fill the source with a pattern first.
+  TIDE_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(a.get(), 0x5a, a.bytes(), stream.get()), "cudaMemsetAsync");
+  Event start, stop;
+  TIDE_RETURN_IF_ERROR(start.Create());
+  TIDE_RETURN_IF_ERROR(stop.Create());
+  std::vector<double> seconds;
+  for (int i = 0; i <= reps; ++i) {
+    TIDE_CUDA_RETURN_IF_ERROR(cudaEventRecord(start.get(), stream.get()), "cudaEventRecord");
+    TIDE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(b.get(), a.get(), a.bytes(), cudaMemcpyDeviceToDevice,
+                                              stream.get()),
+                              "cudaMemcpyAsync(device to device)");
+    TIDE_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop.get(), stream.get()), "cudaEventRecord");
+    TIDE_RETURN_IF_ERROR(Synchronize(stream.get(), "copy"));
+    float ms = 0.f;
+    TIDE_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start.get(), stop.get()), "cudaEventElapsedTime");
+    if (i > 0) seconds.push_back(ms / 1e3);  // the first is the warm-up
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return 2.0 * static_cast<double>(bytes) / seconds[seconds.size() / 2];
+}
+
+}  // namespace tide::engine

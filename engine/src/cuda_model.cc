@@ -21,6 +21,11 @@ struct DeviceModel::Impl {};
 DeviceModel::DeviceModel() = default;
 DeviceModel::~DeviceModel() = default;
 }  // namespace cuda_internal
+
+Result<double> CudaCopyBandwidth(int64_t bytes, int reps) {
+  if (bytes <= 0 || reps <= 0) return InvalidArgument("CudaCopyBandwidth: bytes and reps must be positive");
+  return FailedPrecondition("Tide was built without CUDA (TIDE_CUDA=OFF or nvcc not found)");
+}
 #endif
 
 namespace {

@@ -86,4 +86,10 @@ class CudaModel {
   std::unique_ptr<cuda_internal::DeviceModel> device_;
 };
 
+// Device-to-device copy bandwidth of the current GPU in bytes per second, counting bytes
+// read plus bytes written (the memory roofline's denominator): the median of `reps` timed
+// cudaMemcpyAsync calls of `bytes` bytes each after one warm-up (CUDA events).
+// FailedPrecondition without a device; InvalidArgument for bytes or reps <= 0.
+Result<double> CudaCopyBandwidth(int64_t bytes, int reps);
+
 }  // namespace tide::engine
