@@ -1,22 +1,21 @@
-// The tide.v1.Env gRPC service: Gym-style access to the env worlds. Episodes live in
-// memory, at most kMaxEpisodes at once (the oldest is dropped first). Thread-safe.
+// The tide.v1.Env gRPC service: Gym-style access to the env worlds (proto/tide/v1/env.proto)
+// for trainers in any language. A thin adapter over env::EpisodeSessions, which holds the
+// live episodes under an LRU cap so that a long-running server does not grow without bound.
+// Request fields that are not what they should be are INVALID_ARGUMENT naming the field;
+// an unknown or expired episode is NOT_FOUND; a malformed action is an error observation.
+// Thread-safe.
 #pragma once
 
-#include <deque>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
+#include <cstddef>
 
-#include "tide/env/world.h"
+#include "tide/env/episode_sessions.h"
 #include "tide/v1/env.grpc.pb.h"
-#include "tide/workers/tool_registry.h"
 
 namespace tide::orchestrator {
 
 class EnvService final : public tide::v1::Env::Service {
  public:
-  static constexpr size_t kMaxEpisodes = 1024;
+  explicit EnvService(size_t max_episodes = env::EpisodeSessions::kDefaultMaxEpisodes) : sessions_(max_episodes) {}
 
   grpc::Status ListWorlds(grpc::ServerContext* ctx, const tide::v1::ListWorldsRequest* req,
                           tide::v1::ListWorldsResponse* resp) override;
@@ -26,18 +25,13 @@ class EnvService final : public tide::v1::Env::Service {
                     tide::v1::StepResponse* resp) override;
   grpc::Status Verify(grpc::ServerContext* ctx, const tide::v1::VerifyRequest* req,
                       tide::v1::VerifyResponse* resp) override;
+  grpc::Status Close(grpc::ServerContext* ctx, const tide::v1::CloseRequest* req,
+                     tide::v1::CloseResponse* resp) override;
+
+  const env::EpisodeSessions& sessions() const { return sessions_; }
 
  private:
-  struct Live {
-    std::unique_ptr<env::Episode> episode;
-    workers::ToolRegistry tools;
-  };
-  std::shared_ptr<Live> Find(const std::string& id);
-
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Live>> episodes_;
-  std::deque<std::string> order_;
-  uint64_t next_id_ = 1;
+  env::EpisodeSessions sessions_;
 };
 
 }  // namespace tide::orchestrator
