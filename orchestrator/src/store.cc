@@ -22,7 +22,7 @@ constexpr std::string_view kIdxPrefix = "idx/";
 constexpr std::string_view kIdxEnd = "idx0";  // '0' == '/' + 1: upper bound of "idx/..."
 constexpr size_t kCtrDigits = 16;
 
-constexpr const char* kCfNames[] = {"runs", "events", "contexts", "trajectories", "datasets"};
+constexpr const char* kCfNames[] = {"runs", "events", "contexts", "trajectories", "datasets", "journal"};
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -43,7 +43,21 @@ Status CheckRunId(const std::string& run_id) {
   return Status::Ok();
 }
 
-std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+// Quoted, with control bytes (journal keys hold a NUL) written as \xNN.
+std::string Quote(const std::string& s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
 
 std::string RunKey(const std::string& run_id) { return std::string(kRunPrefix) + run_id; }
 
@@ -143,6 +157,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   store->contexts_ = handles[3];
   store->trajectories_ = handles[4];
   store->datasets_ = handles[5];
+  store->journal_ = handles[6];
 
   // Recover the creation counter from the newest index entry.
   rocksdb::ReadOptions ro;
@@ -187,6 +202,7 @@ rocksdb::ColumnFamilyHandle* Store::TableHandle(Table table) const {
     case Table::kContexts: return contexts_;
     case Table::kTrajectories: return trajectories_;
     case Table::kDatasets: return datasets_;
+    case Table::kJournal: return journal_;
   }
   return contexts_;
 }
@@ -195,9 +211,9 @@ std::mutex& Store::EventMutex(const std::string& run_id) {
   return event_mu_[std::hash<std::string>{}(run_id) % event_mu_.size()];
 }
 
-Status Store::Write(rocksdb::WriteBatch* batch, std::string_view what) {
+Status Store::Write(rocksdb::WriteBatch* batch, std::string_view what, bool sync) {
   rocksdb::WriteOptions wo;
-  wo.sync = sync_writes_;
+  wo.sync = sync;
   return FromRocks(db_->Write(wo, batch), std::string(what));
 }
 
@@ -348,12 +364,12 @@ Result<uint64_t> Store::NextEventSeq(const std::string& run_id) {
   return ReadNextEventSeq(run_id);
 }
 
-Status Store::Put(Table table, const std::string& key, std::string_view value) {
+Status Store::Put(Table table, const std::string& key, std::string_view value, Sync sync) {
   if (key.empty()) return InvalidArgument("key is empty");
   rocksdb::WriteBatch batch;
   TIDE_RETURN_IF_ERROR(FromRocks(
       batch.Put(TableHandle(table), key, rocksdb::Slice(value.data(), value.size())), "batch"));
-  return Write(&batch, "writing key " + Quote(key));
+  return Write(&batch, "writing key " + Quote(key), sync_writes_ && sync == Sync::kDefault);
 }
 
 Result<std::string> Store::Get(Table table, const std::string& key) {

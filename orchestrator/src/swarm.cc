@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "tide/core/log.h"
+#include "tide/orchestrator/call_journal.h"
 #include "tide/workers/agent.h"
 #include "tide/workers/swarm_protocol.h"
 #include "tide/workers/tool_registry.h"
@@ -151,9 +152,10 @@ class Swarm::SpawnTool : public workers::Tool {
     const SwarmSpec& spec = swarm_->spec_;
     EventSink* sink = swarm_->ctx_.sink;
     workers::ToolRegistry registry;
+    JournalScope journal(swarm_->ctx_.journal, task.name, swarm_->ctx_.policy);
     for (const auto& t : world_tools_) {
       if (task.tools.empty() || std::find(task.tools.begin(), task.tools.end(), t->spec().name) != task.tools.end()) {
-        (void)registry.Add(t);  // names are unique: they come from one world
+        (void)registry.Add(journal.Wrap(t));  // names are unique: they come from one world
       }
     }
     workers::SubagentReport report;
@@ -168,7 +170,7 @@ class Swarm::SpawnTool : public workers::Tool {
     }
     SinkObserver observer(sink, task.name, kCoordinatorName, swarm_->ctx_.cancelled,
                           [this](Status s) { RecordFailure(s); });
-    workers::Agent agent({task.name, spec.max_subagent_steps, swarm_->ctx_.cancelled}, swarm_->ctx_.policy,
+    workers::Agent agent({task.name, spec.max_subagent_steps, swarm_->ctx_.cancelled}, journal.policy(),
                          &registry, &observer);
     const std::string system =
         "You are " + task.name + ", a research sub-agent in a swarm. Work only through your tools. "
@@ -266,7 +268,8 @@ Result<tide::v1::RunResult> Swarm::Run() {
     std::lock_guard<std::mutex> lock(tally.mu);
     if (tally.store_failure.ok()) tally.store_failure = s;
   });
-  workers::Agent coordinator({kCoordinatorName, spec_.max_coordinator_steps, ctx_.cancelled}, ctx_.policy,
+  JournalScope journal(ctx_.journal, kCoordinatorName, ctx_.policy);
+  workers::Agent coordinator({kCoordinatorName, spec_.max_coordinator_steps, ctx_.cancelled}, journal.policy(),
                              &coordinator_tools, &observer);
   const std::string system =
       "You are the coordinator of an agent swarm. Split the task into independent sub-tasks and hand "

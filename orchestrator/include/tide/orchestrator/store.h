@@ -1,8 +1,9 @@
 // Store: the orchestrator's durable state, one RocksDB database per server.
 //
 // Column families: "runs" (run records plus a creation-order index), "events" (each run's
-// append-only event log), "contexts", "trajectories", "datasets" (plain key-value), and
-// RocksDB's "default" (unused). Values are opaque bytes; callers store serialized protos or
+// append-only event log), "contexts", "trajectories", "datasets", "journal" (plain
+// key-value; "journal" holds the call journals of runs, call_journal.h), and RocksDB's
+// "default" (unused). Values are opaque bytes; callers store serialized protos or
 // JSON.
 //
 // Guarantees:
@@ -12,7 +13,9 @@
 //  - Durability: every write goes through the WAL; with Options::sync_writes (the default)
 //    the WAL is fsynced before a write returns, so a write reported OK survives a crash.
 //    Writes that touch several keys use one WriteBatch and are atomic: a failed operation
-//    leaves the database as it was.
+//    leaves the database as it was. A Put with Sync::kNo skips the fsync: it survives the
+//    process being killed (the WAL is written before Put returns) and becomes durable
+//    against a machine crash with the next synced write, as the WAL is sequential.
 //  - Failure: every method returns Status or Result<T>; no exception crosses this boundary.
 //    Codes: INVALID_ARGUMENT (bad id/key), NOT_FOUND (names the id/key), ALREADY_EXISTS and
 //    FAILED_PRECONDITION (event log rules), UNAVAILABLE (path locked), DATA_LOSS (corruption),
@@ -86,8 +89,9 @@ class Store {
                               std::string_view run_value);
 
   // --- contexts / trajectories / datasets: plain key-value. Keys must be non-empty. ---
-  enum class Table { kContexts, kTrajectories, kDatasets };
-  Status Put(Table table, const std::string& key, std::string_view value);
+  enum class Table { kContexts, kTrajectories, kDatasets, kJournal };
+  enum class Sync { kDefault, kNo };  // kDefault: as Options::sync_writes says
+  Status Put(Table table, const std::string& key, std::string_view value, Sync sync = Sync::kDefault);
   Result<std::string> Get(Table table, const std::string& key);  // NOT_FOUND names the key
   // Every (key, value) whose key starts with `prefix` ("" = all), in key order.
   Result<std::vector<std::pair<std::string, std::string>>> Scan(Table table,
@@ -97,7 +101,8 @@ class Store {
   Store(std::string path, bool sync_writes);
   rocksdb::ColumnFamilyHandle* TableHandle(Table table) const;
   std::mutex& EventMutex(const std::string& run_id);
-  Status Write(rocksdb::WriteBatch* batch, std::string_view what);
+  Status Write(rocksdb::WriteBatch* batch, std::string_view what, bool sync);
+  Status Write(rocksdb::WriteBatch* batch, std::string_view what) { return Write(batch, what, sync_writes_); }
   Result<uint64_t> ReadNextEventSeq(const std::string& run_id);
   // Callers hold EventMutex(run_id): ALREADY_EXISTS / FAILED_PRECONDITION unless seq is next.
   Status CheckAppend(const std::string& run_id, uint64_t seq);
@@ -115,6 +120,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* contexts_ = nullptr;
   rocksdb::ColumnFamilyHandle* trajectories_ = nullptr;
   rocksdb::ColumnFamilyHandle* datasets_ = nullptr;
+  rocksdb::ColumnFamilyHandle* journal_ = nullptr;
 
   std::mutex runs_mu_;         // serializes run creation (existence check + index write)
   uint64_t next_run_ctr_ = 0;  // guarded by runs_mu_; next creation-order counter

@@ -29,6 +29,8 @@ namespace tide::orchestrator {
 
 inline constexpr char kCoordinatorName[] = "coordinator";
 
+class CallJournal;  // call_journal.h
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -42,6 +44,9 @@ struct SwarmContext {
   boost::asio::thread_pool* pool = nullptr;   // runs the sub-agents
   EventSink* sink = nullptr;
   std::atomic<bool>* cancelled = nullptr;     // set to stop the run
+  // When set, every policy call and every world tool call goes through it (journaled, and
+  // replayed on a resumed run instead of made again; call_journal.h).
+  CallJournal* journal = nullptr;
 };
 
 class Swarm {
