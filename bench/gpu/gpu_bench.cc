@@ -203,12 +203,14 @@ int Run(const Flags& f) {
 
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> tok(0, c.vocab_size - 1);
+  nlohmann::json all_prompts;
   for (int batch : f.batches) {
     std::vector<std::vector<int32_t>> prompts(batch), tables(batch);
     for (int i = 0; i < batch; ++i) {
       for (int t = 0; t < f.prompt; ++t) prompts[i].push_back(tok(rng));
       for (int b = 0; b < blocks_per_seq; ++b) tables[i].push_back(i * blocks_per_seq + b);
     }
+    all_prompts[std::to_string(batch)] = prompts;
     // Prefill all but the last prompt token, in chunks of sequences that fit max_rows.
     const int per_call = std::max(1, opt.max_rows / std::max(1, f.prompt - 1));
     for (int i0 = 0; i0 < batch && f.prompt > 1; i0 += per_call) {
@@ -243,7 +245,7 @@ int Run(const Flags& f) {
       row[graph ? "graph_tokens_per_s_median" : "launch_tokens_per_s_median"] = Median(tps);
     }
     row["batch"] = batch;
-    row["first_step_tokens"] = std::vector<int32_t>(first_tokens.begin(), first_tokens.begin() + std::min(batch, 8));
+    row["first_step_tokens"] = first_tokens;
     if (batch == 1) {
       const double bytes = BytesPerToken(c, elem, f.prompt + f.steps / 2);
       const double roof = *bw / bytes;
@@ -255,6 +257,8 @@ int Run(const Flags& f) {
                 row["graph_tokens_per_s_median"].get<double>(), row["launch_tokens_per_s_median"].get<double>());
     out["decode"].push_back(row);
   }
+  // The PyTorch baseline decodes the same prompts, so first tokens can be compared.
+  if (!f.save.empty()) std::ofstream(f.save + "/prompts.json") << all_prompts.dump() << "\n";
   const std::string text = out.dump(2);
   if (!f.json.empty()) std::ofstream(f.json) << text << "\n";
   std::printf("%s\n", text.c_str());

@@ -100,7 +100,7 @@ struct DeviceModel::Impl {
   Bytes embed, lm_head;
   DeviceBuffer<float> norm, inv_freq, k_pool, v_pool;
   // Activations, sized for max_rows rows.
-  DeviceBuffer<float> h, x, qkv, q, attn, h_mid, gu, y, shared_h, shared_out, x_final, logits;
+  DeviceBuffer<float> h, qkv, q, attn, h_mid, gu, y, shared_h, shared_out, logits;
   DeviceBuffer<float> topk_w;
   DeviceBuffer<std::int32_t> topk_ids, offsets, row_token, pair_row, active, num_active;
   // Per-forward metadata.
@@ -149,11 +149,9 @@ Status DeviceModel::Impl::Queue(int rows, int num_seqs, int max_seq_rows, int m,
     const LayerDev& L = layers[l];
     float* kp = k_pool.get() + l * pool_rows() * kvd();
     float* vp = v_pool.get() + l * pool_rows() * kvd();
-    TIDE_LAUNCH(LaunchRmsNormRows(h.get(), nullptr, L.in_norm.get(), x.get(), rows, hidden, s.eps, st),
-                "RmsNorm");
-    TIDE_LAUNCH(LaunchExpertGemv<W>(x.get(), nullptr, dense_rows, one_active, one_count, 1, rows,
-                                    As<W>(L.qkv), nullptr, nullptr, qkv.get(), qd() + 2 * kvd(),
-                                    hidden, false, st),
+    TIDE_LAUNCH(LaunchExpertGemv<W>(h.get(), nullptr, dense_rows, one_active, one_count, 1, rows,
+                                    As<W>(L.qkv), nullptr, nullptr, L.in_norm.get(), s.eps,
+                                    qkv.get(), qd() + 2 * kvd(), hidden, false, st),
                 "qkv");
     TIDE_LAUNCH(LaunchQkNormRopeStore(qkv.get(), positions.get(), kv_slot.get(), L.q_norm.get(),
                                       L.k_norm.get(), inv_freq.get(), q.get(), kp, vp, rows,
@@ -164,16 +162,15 @@ Status DeviceModel::Impl::Queue(int rows, int num_seqs, int max_seq_rows, int m,
                                      s.block_size, rows, s.heads, s.kv_heads, s.head_dim, scale, st),
                 "PagedAttention");
     TIDE_LAUNCH(LaunchExpertGemv<W>(attn.get(), nullptr, dense_rows, one_active, one_count, 1,
-                                    rows, As<W>(L.o), nullptr, h.get(), h_mid.get(), hidden, qd(),
-                                    false, st),
+                                    rows, As<W>(L.o), nullptr, h.get(), nullptr, 0.f, h_mid.get(),
+                                    hidden, qd(), false, st),
                 "o_proj");
-    TIDE_LAUNCH(LaunchRmsNormRows(h_mid.get(), nullptr, L.post_norm.get(), x.get(), rows, hidden,
-                                  s.eps, st),
-                "RmsNorm");
+    // post_attention_layernorm is applied by each consumer of h_mid as it loads its rows.
+    const float* post = L.post_norm.get();
     if (s.moe_layer[l]) {
       const int pairs = rows * k;
       const int grid_experts = std::min(s.experts, pairs);
-      TIDE_LAUNCH(LaunchRouterTopK(x.get(), L.router.get(), s.use_bias ? L.bias.get() : nullptr,
+      TIDE_LAUNCH(LaunchRouterTopK(h_mid.get(), post, s.eps, L.router.get(), s.use_bias ? L.bias.get() : nullptr,
                                    rows, hidden, s.experts, k, s.softmax, s.normalise,
                                    s.routed_scale, topk_ids.get(), topk_w.get(), st),
                   "RouterTopK");
@@ -181,23 +178,26 @@ Status DeviceModel::Impl::Queue(int rows, int num_seqs, int max_seq_rows, int m,
                                      row_token.get(), pair_row.get(), active.get(),
                                      num_active.get(), st),
                   "SortByExpert");
-      TIDE_LAUNCH(LaunchExpertGemv<W>(x.get(), row_token.get(), offsets.get(), active.get(),
+      TIDE_LAUNCH(LaunchExpertGemv<W>(h_mid.get(), row_token.get(), offsets.get(), active.get(),
                                       num_active.get(), grid_experts, rows, As<W>(L.gate),
-                                      As<W>(L.up), nullptr, gu.get(), s.moe_inter, hidden, true, st),
+                                      As<W>(L.up), nullptr, post, s.eps, gu.get(), s.moe_inter,
+                                      hidden, true, st),
                   "experts gate/up");
       TIDE_LAUNCH(LaunchExpertGemv<W>(gu.get(), nullptr, offsets.get(), active.get(),
                                       num_active.get(), grid_experts, rows, As<W>(L.down), nullptr,
-                                      nullptr, y.get(), hidden, s.moe_inter, false, st),
+                                      nullptr, nullptr, 0.f, y.get(), hidden, s.moe_inter, false,
+                                      st),
                   "experts down");
       const float* extra = nullptr;
       if (s.shared_inter > 0) {
-        TIDE_LAUNCH(LaunchExpertGemv<W>(x.get(), nullptr, dense_rows, one_active, one_count, 1,
+        TIDE_LAUNCH(LaunchExpertGemv<W>(h_mid.get(), nullptr, dense_rows, one_active, one_count, 1,
                                         rows, As<W>(L.shared_gate), As<W>(L.shared_up), nullptr,
-                                        shared_h.get(), s.shared_inter, hidden, true, st),
+                                        post, s.eps, shared_h.get(), s.shared_inter, hidden, true,
+                                        st),
                     "shared gate/up");
         TIDE_LAUNCH(LaunchExpertGemv<W>(shared_h.get(), nullptr, dense_rows, one_active, one_count,
-                                        1, rows, As<W>(L.shared_down), nullptr, nullptr,
-                                        shared_out.get(), hidden, s.shared_inter, false, st),
+                                        1, rows, As<W>(L.shared_down), nullptr, nullptr, nullptr,
+                                        0.f, shared_out.get(), hidden, s.shared_inter, false, st),
                     "shared down");
         extra = shared_out.get();
       }
@@ -205,23 +205,21 @@ Status DeviceModel::Impl::Queue(int rows, int num_seqs, int max_seq_rows, int m,
                                 hidden, h.get(), st),
                   "Combine");
     } else {
-      TIDE_LAUNCH(LaunchExpertGemv<W>(x.get(), nullptr, dense_rows, one_active, one_count, 1, rows,
-                                      As<W>(L.gate), As<W>(L.up), nullptr, gu.get(), s.inter,
-                                      hidden, true, st),
+      TIDE_LAUNCH(LaunchExpertGemv<W>(h_mid.get(), nullptr, dense_rows, one_active, one_count, 1,
+                                      rows, As<W>(L.gate), As<W>(L.up), nullptr, post, s.eps,
+                                      gu.get(), s.inter, hidden, true, st),
                   "dense gate/up");
       TIDE_LAUNCH(LaunchExpertGemv<W>(gu.get(), nullptr, dense_rows, one_active, one_count, 1, rows,
-                                      As<W>(L.down), nullptr, h_mid.get(), h.get(), hidden,
-                                      s.inter, false, st),
+                                      As<W>(L.down), nullptr, h_mid.get(), nullptr, 0.f, h.get(),
+                                      hidden, s.inter, false, st),
                   "dense down");
     }
   }
   (void)max_seq_rows;
-  TIDE_LAUNCH(LaunchRmsNormRows(h.get(), all_rows ? nullptr : last_rows.get(), norm.get(),
-                                x_final.get(), m, hidden, s.eps, st),
-              "final RmsNorm");
-  TIDE_LAUNCH(LaunchExpertGemv<W>(x_final.get(), nullptr, head_rows, one_active, one_count, 1, m,
-                                  As<W>(lm_head), nullptr, nullptr, logits.get(), s.vocab, hidden,
-                                  false, st),
+  // The final norm on the head's rows as they load (each sequence's last row, or all).
+  TIDE_LAUNCH(LaunchExpertGemv<W>(h.get(), all_rows ? nullptr : last_rows.get(), head_rows,
+                                  one_active, one_count, 1, m, As<W>(lm_head), nullptr, nullptr,
+                                  norm.get(), s.eps, logits.get(), s.vocab, hidden, false, st),
               "lm_head");
   return Status::Ok();
 }
@@ -302,7 +300,6 @@ Status DeviceModel::Create(const DeviceModelSpec& spec, const HostWeights& w,
   const std::size_t pairs = rows * s.top_k;
   const int inter_max = std::max(s.moe_inter, s.inter);
   TIDE_RETURN_IF_ERROR(m.h.Allocate(rows * hid, "h"));
-  TIDE_RETURN_IF_ERROR(m.x.Allocate(rows * hid, "x"));
   TIDE_RETURN_IF_ERROR(m.qkv.Allocate(rows * (qd + 2 * kvd), "qkv"));
   TIDE_RETURN_IF_ERROR(m.q.Allocate(rows * qd, "q"));
   TIDE_RETURN_IF_ERROR(m.attn.Allocate(rows * qd, "attn"));
@@ -313,7 +310,6 @@ Status DeviceModel::Create(const DeviceModelSpec& spec, const HostWeights& w,
     TIDE_RETURN_IF_ERROR(m.shared_h.Allocate(rows * s.shared_inter, "shared gate*up"));
     TIDE_RETURN_IF_ERROR(m.shared_out.Allocate(rows * hid, "shared out"));
   }
-  TIDE_RETURN_IF_ERROR(m.x_final.Allocate(rows * hid, "x_final"));
   TIDE_RETURN_IF_ERROR(m.logits.Allocate(rows * s.vocab, "logits"));
   TIDE_RETURN_IF_ERROR(m.topk_w.Allocate(std::max<std::size_t>(pairs, 1), "topk weights"));
   TIDE_RETURN_IF_ERROR(m.topk_ids.Allocate(std::max<std::size_t>(pairs, 1), "topk ids"));

@@ -69,8 +69,10 @@ __global__ void __launch_bounds__(kThreads)
                      const std::int32_t* __restrict__ active,
                      const std::int32_t* __restrict__ num_active, const W* __restrict__ w0,
                      const W* __restrict__ w1, const float* __restrict__ residual,
-                     float* __restrict__ out, int n, int k_dim) {
+                     const float* __restrict__ norm_w, float eps, float* __restrict__ out, int n,
+                     int k_dim) {
   extern __shared__ float xs[];  // [kRows][k_dim]
+  __shared__ float inv_rms[kRows];
   if (static_cast<int>(blockIdx.y) >= *num_active) return;
   const int e = active[blockIdx.y];
   const int begin = offsets[e], end = offsets[e + 1];
@@ -93,6 +95,21 @@ __global__ void __launch_bounds__(kThreads)
       xs[idx] = v;
     }
     __syncthreads();
+    if (norm_w != nullptr) {
+      // RMSNorm of each row on the way in, as RmsNorm forms it: x * (1/sqrt(Σx²/d + eps)) * w.
+      for (int r = warp; r < kRows; r += kWarps) {
+        float ss = 0.f;
+        for (int c = lane; c < k_dim; c += kWarpSize) ss = fmaf(xs[r * k_dim + c], xs[r * k_dim + c], ss);
+        ss = WarpSum(ss);
+        if (lane == 0) inv_rms[r] = 1.0f / sqrtf(ss / static_cast<float>(k_dim) + eps);
+      }
+      __syncthreads();
+      for (int idx = threadIdx.x; idx < kRows * k_dim; idx += kThreads) {
+        const int r = idx / k_dim, c = idx - r * k_dim;
+        xs[idx] = xs[idx] * inv_rms[r] * norm_w[c];
+      }
+      __syncthreads();
+    }
 
     float acc[kMats][kColsPerWarp][kRows];
 #pragma unroll
@@ -102,8 +119,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) acc[m][c][r] = 0.f;
 
-    for (int kk = lane * kV; kk < k_dim; kk += kWarpSize * kV) {
-      float wv[kMats][kColsPerWarp][kV];
+    // Two steps of weight loads in flight per lane before their FMAs.
+    constexpr int kStep = kWarpSize * kV;
+    auto load = [&](int kk, float (&wv)[kMats][kColsPerWarp][kV]) {
 #pragma unroll
       for (int c = 0; c < kColsPerWarp; ++c) {
         const int col = min(col0 + c, n - 1);  // clamped: out-of-range columns are not written
@@ -118,6 +136,8 @@ __global__ void __launch_bounds__(kThreads)
           }
         }
       }
+    };
+    auto fma_step = [&](int kk, const float (&wv)[kMats][kColsPerWarp][kV]) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         float xv[kV];
@@ -130,6 +150,19 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int v = 0; v < kV; ++v) acc[m][c][r] = fmaf(wv[m][c][v], xv[v], acc[m][c][r]);
       }
+    };
+    int kk = lane * kV;
+    for (; kk + kStep < k_dim; kk += 2 * kStep) {
+      float wa[kMats][kColsPerWarp][kV], wb[kMats][kColsPerWarp][kV];
+      load(kk, wa);
+      load(kk + kStep, wb);
+      fma_step(kk, wa);
+      fma_step(kk + kStep, wb);
+    }
+    if (kk < k_dim) {
+      float wa[kMats][kColsPerWarp][kV];
+      load(kk, wa);
+      fma_step(kk, wa);
     }
 #pragma unroll
     for (int c = 0; c < kColsPerWarp; ++c) {
@@ -154,13 +187,13 @@ __global__ void __launch_bounds__(kThreads)
 template <typename W, bool kGateUp, int kRows, bool kVec>
 cudaError_t Launch(const float* x, const std::int32_t* row_token, const std::int32_t* offsets,
                    const std::int32_t* active, const std::int32_t* num_active, int grid_experts,
-                   const W* w0, const W* w1, const float* residual, float* out, int n, int k_dim,
-                   cudaStream_t stream) {
+                   const W* w0, const W* w1, const float* residual, const float* norm_w,
+                   float eps, float* out, int n, int k_dim, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((n + kColsPerBlock - 1) / kColsPerBlock),
                   static_cast<unsigned>(grid_experts));
   const std::size_t smem = static_cast<std::size_t>(kRows) * k_dim * sizeof(float);
   ExpertGemvKernel<W, kGateUp, kRows, kVec><<<grid, kThreads, smem, stream>>>(
-      x, row_token, offsets, active, num_active, w0, w1, residual, out, n, k_dim);
+      x, row_token, offsets, active, num_active, w0, w1, residual, norm_w, eps, out, n, k_dim);
   return cudaGetLastError();
 }
 
@@ -168,21 +201,22 @@ template <typename W, bool kGateUp, bool kVec>
 cudaError_t LaunchRows(int max_rows, const float* x, const std::int32_t* row_token,
                        const std::int32_t* offsets, const std::int32_t* active,
                        const std::int32_t* num_active, int grid_experts, const W* w0, const W* w1,
-                       const float* residual, float* out, int n, int k_dim, cudaStream_t stream) {
+                       const float* residual, const float* norm_w, float eps, float* out, int n,
+                       int k_dim, cudaStream_t stream) {
   if (max_rows <= 1) {
     return Launch<W, kGateUp, 1, kVec>(x, row_token, offsets, active, num_active, grid_experts,
-                                       w0, w1, residual, out, n, k_dim, stream);
+                                       w0, w1, residual, norm_w, eps, out, n, k_dim, stream);
   }
   if (max_rows <= 2) {
     return Launch<W, kGateUp, 2, kVec>(x, row_token, offsets, active, num_active, grid_experts,
-                                       w0, w1, residual, out, n, k_dim, stream);
+                                       w0, w1, residual, norm_w, eps, out, n, k_dim, stream);
   }
   if (max_rows <= 4) {
     return Launch<W, kGateUp, 4, kVec>(x, row_token, offsets, active, num_active, grid_experts,
-                                       w0, w1, residual, out, n, k_dim, stream);
+                                       w0, w1, residual, norm_w, eps, out, n, k_dim, stream);
   }
   return Launch<W, kGateUp, 8, kVec>(x, row_token, offsets, active, num_active, grid_experts, w0,
-                                     w1, residual, out, n, k_dim, stream);
+                                     w1, residual, norm_w, eps, out, n, k_dim, stream);
 }
 
 template <typename W, bool kGateUp, bool kVec>
@@ -220,30 +254,31 @@ template <typename W>
 cudaError_t LaunchExpertGemv(const float* x, const std::int32_t* row_token,
                              const std::int32_t* offsets, const std::int32_t* active,
                              const std::int32_t* num_active, int grid_experts, int max_rows,
-                             const W* w0, const W* w1, const float* residual, float* out, int n,
-                             int k_dim, bool gate_up, cudaStream_t stream) {
+                             const W* w0, const W* w1, const float* residual,
+                             const float* norm_w, float eps, float* out, int n, int k_dim,
+                             bool gate_up, cudaStream_t stream) {
   if (grid_experts <= 0 || n <= 0) return cudaSuccess;
   const bool vec = k_dim % Vec<W>::kN == 0;
   if (gate_up) {
     return vec ? LaunchRows<W, true, true>(max_rows, x, row_token, offsets, active, num_active,
-                                           grid_experts, w0, w1, residual, out, n, k_dim, stream)
+                                           grid_experts, w0, w1, residual, norm_w, eps, out, n, k_dim, stream)
                : LaunchRows<W, true, false>(max_rows, x, row_token, offsets, active, num_active,
-                                            grid_experts, w0, w1, residual, out, n, k_dim, stream);
+                                            grid_experts, w0, w1, residual, norm_w, eps, out, n, k_dim, stream);
   }
   return vec ? LaunchRows<W, false, true>(max_rows, x, row_token, offsets, active, num_active,
-                                          grid_experts, w0, w0, residual, out, n, k_dim, stream)
+                                          grid_experts, w0, w0, residual, norm_w, eps, out, n, k_dim, stream)
              : LaunchRows<W, false, false>(max_rows, x, row_token, offsets, active, num_active,
-                                           grid_experts, w0, w0, residual, out, n, k_dim, stream);
+                                           grid_experts, w0, w0, residual, norm_w, eps, out, n, k_dim, stream);
 }
 
 template cudaError_t LaunchExpertGemv<float>(const float*, const std::int32_t*,
                                              const std::int32_t*, const std::int32_t*,
                                              const std::int32_t*, int, int, const float*,
-                                             const float*, const float*, float*, int, int, bool,
-                                             cudaStream_t);
+                                             const float*, const float*, const float*, float,
+                                             float*, int, int, bool, cudaStream_t);
 template cudaError_t LaunchExpertGemv<__nv_bfloat16>(
     const float*, const std::int32_t*, const std::int32_t*, const std::int32_t*,
     const std::int32_t*, int, int, const __nv_bfloat16*, const __nv_bfloat16*, const float*,
-    float*, int, int, bool, cudaStream_t);
+    const float*, float, float*, int, int, bool, cudaStream_t);
 
 }  // namespace tide::engine::cuda_internal

@@ -157,7 +157,8 @@ constexpr int kRouterWarps = kRouterThreads / kWarpSize;
 // One block per token row. Dynamic shared memory: x row [hidden], then logits, scores and
 // choice [experts] each (f32), then taken [experts] (bytes).
 __global__ void __launch_bounds__(kRouterThreads)
-    RouterTopKKernel(const float* __restrict__ x, const float* __restrict__ router,
+    RouterTopKKernel(const float* __restrict__ x, const float* __restrict__ norm_w, float eps,
+                     const float* __restrict__ router,
                      const float* __restrict__ bias, int hidden, int experts, int k, bool softmax,
                      bool normalise, float scale, std::int32_t* __restrict__ ids,
                      float* __restrict__ weights) {
@@ -170,8 +171,18 @@ __global__ void __launch_bounds__(kRouterThreads)
   __shared__ Candidate best_scratch[32];
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * hidden;
-  for (int i = threadIdx.x; i < hidden; i += kRouterThreads) xs[i] = xr[i];
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < hidden; i += kRouterThreads) {
+    xs[i] = xr[i];
+    ss = fmaf(xr[i], xr[i], ss);
+  }
   __syncthreads();
+  if (norm_w != nullptr) {
+    ss = BlockSum(ss, reinterpret_cast<float*>(best_scratch));
+    const float inv = 1.0f / sqrtf(ss / static_cast<float>(hidden) + eps);
+    for (int i = threadIdx.x; i < hidden; i += kRouterThreads) xs[i] = xs[i] * inv * norm_w[i];
+    __syncthreads();
+  }
   for (int e = warp; e < experts; e += kRouterWarps) {
     const float* wr = router + static_cast<std::int64_t>(e) * hidden;
     float dot = 0.f;
@@ -409,13 +420,13 @@ cudaError_t LaunchQkNormRopeStore(const float* qkv, const std::int32_t* position
   return cudaGetLastError();
 }
 
-cudaError_t LaunchRouterTopK(const float* x, const float* router, const float* bias, int rows,
-                             int hidden, int experts, int k, bool softmax, bool normalise,
-                             float scale, std::int32_t* ids, float* weights,
-                             cudaStream_t stream) {
+cudaError_t LaunchRouterTopK(const float* x, const float* norm_w, float eps, const float* router,
+                             const float* bias, int rows, int hidden, int experts, int k,
+                             bool softmax, bool normalise, float scale, std::int32_t* ids,
+                             float* weights, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   const std::size_t smem = static_cast<std::size_t>(hidden + 3 * experts) * sizeof(float) + experts;
-  RouterTopKKernel<<<rows, kRouterThreads, smem, stream>>>(x, router, bias, hidden, experts, k,
+  RouterTopKKernel<<<rows, kRouterThreads, smem, stream>>>(x, norm_w, eps, router, bias, hidden, experts, k,
                                                            softmax, normalise, scale, ids, weights);
   return cudaGetLastError();
 }

@@ -42,10 +42,11 @@ cudaError_t LaunchQkNormRopeStore(const float* qkv, const std::int32_t* position
 // (softmax in double rounded once, or sigmoid), top-k chosen on scores (+ bias when not
 // null; ties to the lower id, NaN last), weights = score / Σ chosen scores (+1e-20 for
 // sigmoid) when normalise, times scale. ids/weights [rows, k].
-cudaError_t LaunchRouterTopK(const float* x, const float* router, const float* bias, int rows,
-                             int hidden, int experts, int k, bool softmax, bool normalise,
-                             float scale, std::int32_t* ids, float* weights,
-                             cudaStream_t stream);
+// x rows are RMS-normalised with norm_w (eps) first when norm_w is not null.
+cudaError_t LaunchRouterTopK(const float* x, const float* norm_w, float eps, const float* router,
+                             const float* bias, int rows, int hidden, int experts, int k,
+                             bool softmax, bool normalise, float scale, std::int32_t* ids,
+                             float* weights, cudaStream_t stream);
 
 // Stable counting sort of the rows·k (token, slot) pairs of ids by expert (token order
 // within an expert, as SortByExpert): offsets [experts + 1], row_token [rows·k] (the token
@@ -69,6 +70,8 @@ cudaError_t LaunchCombine(const float* base, const float* extra, const float* y,
 // else y[i] = x_i·Dₑᵀ (+ residual[i] when not null) with D [experts, n, k_dim]. Each block
 // keeps up to 8 input rows in shared memory and reads every weight row it needs once per
 // 8 rows, so at decode sizes the weights stream from memory once.
+// When norm_w is not null every input row is RMS-normalised with it (eps) as it is loaded,
+// so the RMSNorm before a projection needs no kernel or buffer of its own.
 // Only the experts listed in active[0 .. *num_active) run (grid_experts >= *num_active
 // blocks are launched per column tile; the sort writes both); max_rows bounds the rows of
 // any expert (it picks the kernel's rows per pass).
@@ -76,8 +79,9 @@ template <typename W>
 cudaError_t LaunchExpertGemv(const float* x, const std::int32_t* row_token,
                              const std::int32_t* offsets, const std::int32_t* active,
                              const std::int32_t* num_active, int grid_experts, int max_rows,
-                             const W* w0, const W* w1, const float* residual, float* out, int n,
-                             int k_dim, bool gate_up, cudaStream_t stream);
+                             const W* w0, const W* w1, const float* residual,
+                             const float* norm_w, float eps, float* out, int n, int k_dim,
+                             bool gate_up, cudaStream_t stream);
 
 // Must be called once (any thread) before LaunchExpertGemv with k_dim above 1536: raises
 // the kernels' dynamic shared-memory limit. Returns the first failure.

@@ -24,7 +24,7 @@ namespace tide::engine::cuda_internal {
 namespace {
 
 constexpr int kWarpSize = 32;
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;  // decode rows have few blocks: more warps split their keys
 constexpr int kThreads = kWarps * kWarpSize;
 constexpr int kMaxHeadDim = 256;
 constexpr int kPerLane = kMaxHeadDim / kWarpSize;
