@@ -82,6 +82,47 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kMats = kGateUp ? 2 : 1;
   constexpr int kV = kVec ? Vec<W>::kN : 1;
 
+  float acc[kMats][kColsPerWarp][kRows];
+  // Two steps of weight loads in flight per lane before their FMAs.
+  constexpr int kStep = kWarpSize * kV;
+  auto load = [&](int kk, float (&wv)[kMats][kColsPerWarp][kV]) {
+#pragma unroll
+    for (int c = 0; c < kColsPerWarp; ++c) {
+      const int col = min(col0 + c, n - 1);  // clamped: out-of-range columns are not written
+      const std::int64_t off = expert_base + static_cast<std::int64_t>(col) * k_dim + kk;
+#pragma unroll
+      for (int m = 0; m < kMats; ++m) {
+        const W* wp = (m == 0 ? w0 : w1) + off;
+        if constexpr (kVec) {
+          Vec<W>::Load(wp, wv[m][c]);
+        } else {
+          wv[m][c][0] = ToF(wp[0]);
+        }
+      }
+    }
+  };
+  auto fma_step = [&](int kk, const float (&wv)[kMats][kColsPerWarp][kV]) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      float xv[kV];
+#pragma unroll
+      for (int v = 0; v < kV; ++v) xv[v] = xs[r * k_dim + kk + v];
+#pragma unroll
+      for (int m = 0; m < kMats; ++m)
+#pragma unroll
+        for (int c = 0; c < kColsPerWarp; ++c)
+#pragma unroll
+          for (int v = 0; v < kV; ++v) acc[m][c][r] = fmaf(wv[m][c][v], xv[v], acc[m][c][r]);
+    }
+  };
+  // The first two steps' weights do not depend on the rows: they are in flight while the
+  // rows are staged (at decode sizes a block makes one pass, so this hides the staging).
+  const int kk0 = lane * kV;
+  float wa[kMats][kColsPerWarp][kV], wb[kMats][kColsPerWarp][kV];
+  float na[kMats][kColsPerWarp][kV], nb[kMats][kColsPerWarp][kV];
+  if (kk0 < k_dim) load(kk0, wa);
+  if (kk0 + kStep < k_dim) load(kk0 + kStep, wb);
+  bool prefetched = true;
   for (int r0 = begin; r0 < end; r0 += kRows) {
     const int nr = min(kRows, end - r0);
     __syncthreads();  // the previous pass is done reading xs
@@ -111,58 +152,33 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
     }
 
-    float acc[kMats][kColsPerWarp][kRows];
 #pragma unroll
     for (int m = 0; m < kMats; ++m)
 #pragma unroll
       for (int c = 0; c < kColsPerWarp; ++c)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) acc[m][c][r] = 0.f;
-
-    // Two steps of weight loads in flight per lane before their FMAs.
-    constexpr int kStep = kWarpSize * kV;
-    auto load = [&](int kk, float (&wv)[kMats][kColsPerWarp][kV]) {
-#pragma unroll
-      for (int c = 0; c < kColsPerWarp; ++c) {
-        const int col = min(col0 + c, n - 1);  // clamped: out-of-range columns are not written
-        const std::int64_t off = expert_base + static_cast<std::int64_t>(col) * k_dim + kk;
-#pragma unroll
-        for (int m = 0; m < kMats; ++m) {
-          const W* wp = (m == 0 ? w0 : w1) + off;
-          if constexpr (kVec) {
-            Vec<W>::Load(wp, wv[m][c]);
-          } else {
-            wv[m][c][0] = ToF(wp[0]);
-          }
-        }
-      }
-    };
-    auto fma_step = [&](int kk, const float (&wv)[kMats][kColsPerWarp][kV]) {
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        float xv[kV];
-#pragma unroll
-        for (int v = 0; v < kV; ++v) xv[v] = xs[r * k_dim + kk + v];
-#pragma unroll
-        for (int m = 0; m < kMats; ++m)
-#pragma unroll
-          for (int c = 0; c < kColsPerWarp; ++c)
-#pragma unroll
-            for (int v = 0; v < kV; ++v) acc[m][c][r] = fmaf(wv[m][c][v], xv[v], acc[m][c][r]);
-      }
-    };
-    int kk = lane * kV;
-    for (; kk + kStep < k_dim; kk += 2 * kStep) {
-      float wa[kMats][kColsPerWarp][kV], wb[kMats][kColsPerWarp][kV];
-      load(kk, wa);
-      load(kk + kStep, wb);
-      fma_step(kk, wa);
-      fma_step(kk + kStep, wb);
+    if (!prefetched) {
+      if (kk0 < k_dim) load(kk0, wa);
+      if (kk0 + kStep < k_dim) load(kk0 + kStep, wb);
     }
-    if (kk < k_dim) {
-      float wa[kMats][kColsPerWarp][kV];
-      load(kk, wa);
+    prefetched = false;
+    // Software pipeline: the next two steps' loads are issued before this step's FMAs.
+    for (int kk = kk0; kk < k_dim; kk += 2 * kStep) {
+      const int nk = kk + 2 * kStep;
+      if (nk < k_dim) load(nk, na);
+      if (nk + kStep < k_dim) load(nk + kStep, nb);
       fma_step(kk, wa);
+      if (kk + kStep < k_dim) fma_step(kk + kStep, wb);
+#pragma unroll
+      for (int m = 0; m < kMats; ++m)
+#pragma unroll
+        for (int c = 0; c < kColsPerWarp; ++c)
+#pragma unroll
+          for (int v = 0; v < kV; ++v) {
+            wa[m][c][v] = na[m][c][v];
+            wb[m][c][v] = nb[m][c][v];
+          }
     }
 #pragma unroll
     for (int c = 0; c < kColsPerWarp; ++c) {

@@ -151,7 +151,7 @@ __device__ Candidate BlockBest(Candidate c, Candidate* scratch /* [32] */) {
   return WarpBest(all);
 }
 
-constexpr int kRouterThreads = 256;
+constexpr int kRouterThreads = 1024;  // a warp per expert logit: latency, not bandwidth
 constexpr int kRouterWarps = kRouterThreads / kWarpSize;
 
 // One block per token row. Dynamic shared memory: x row [hidden], then logits, scores and
@@ -167,7 +167,6 @@ __global__ void __launch_bounds__(kRouterThreads)
   float* scores = xs + hidden;
   float* choice = scores + experts;
   unsigned char* taken = reinterpret_cast<unsigned char*>(choice + experts);
-  __shared__ double part[kRouterWarps];
   __shared__ Candidate best_scratch[32];
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * hidden;
@@ -191,55 +190,48 @@ __global__ void __launch_bounds__(kRouterThreads)
     if (lane == 0) scores[e] = dot;  // the logit for now
   }
   __syncthreads();
+  // Scores and top-k by warp 0 alone: warp shuffles, no block barriers.
+  if (warp != 0) return;
   if (softmax) {
     // Max and Σ exp in double, each score rounded once (SoftmaxReference).
     double m = -INFINITY;
-    for (int e = threadIdx.x; e < experts; e += kRouterThreads) m = fmax(m, double(scores[e]));
+    for (int e = lane; e < experts; e += kWarpSize) m = fmax(m, double(scores[e]));
     m = WarpMaxD(m);
-    if (lane == 0) part[warp] = m;
-    __syncthreads();
-    m = part[0];
-    for (int w = 1; w < kRouterWarps; ++w) m = fmax(m, part[w]);
     if (isnan(scores[0])) m = scores[0];
-    __syncthreads();
-    double s = 0.0;
-    for (int e = threadIdx.x; e < experts; e += kRouterThreads) s += exp(double(scores[e]) - m);
-    s = WarpSumD(s);
-    if (lane == 0) part[warp] = s;
-    __syncthreads();
     double sum = 0.0;
-    for (int w = 0; w < kRouterWarps; ++w) sum += part[w];
-    __syncthreads();
-    for (int e = threadIdx.x; e < experts; e += kRouterThreads) {
+    for (int e = lane; e < experts; e += kWarpSize) sum += exp(double(scores[e]) - m);
+    sum = WarpSumD(sum);
+    __syncwarp();
+    for (int e = lane; e < experts; e += kWarpSize) {
       scores[e] = static_cast<float>(exp(double(scores[e]) - m) / sum);
     }
   } else {
-    for (int e = threadIdx.x; e < experts; e += kRouterThreads) {
+    for (int e = lane; e < experts; e += kWarpSize) {
       scores[e] = static_cast<float>(1.0 / (1.0 + exp(-double(scores[e]))));
     }
   }
-  __syncthreads();
-  for (int e = threadIdx.x; e < experts; e += kRouterThreads) {
+  __syncwarp();
+  for (int e = lane; e < experts; e += kWarpSize) {
     choice[e] = bias != nullptr ? scores[e] + bias[e] : scores[e];
     taken[e] = 0;
   }
-  __syncthreads();
+  __syncwarp();
   std::int32_t* row_ids = ids + static_cast<std::int64_t>(blockIdx.x) * k;
   for (int j = 0; j < k; ++j) {
     Candidate c{0.f, -1};
-    for (int e = threadIdx.x; e < experts; e += kRouterThreads) {
+    for (int e = lane; e < experts; e += kWarpSize) {
       if (taken[e]) continue;
       const Candidate o{choice[e], e};
       if (Before(o, c)) c = o;
     }
-    c = BlockBest(c, best_scratch);
-    if (threadIdx.x == 0) {
+    c = WarpBest(c);
+    if (lane == 0) {
       row_ids[j] = c.index;
       taken[c.index] = 1;
     }
-    __syncthreads();
+    __syncwarp();
   }
-  if (threadIdx.x == 0) {
+  if (lane == 0) {
     // Slot order, f32, as ChosenSum (engine/src/model_moe.cc).
     float sum = 0.f;
     for (int j = 0; j < k; ++j) sum += scores[row_ids[j]];
@@ -253,6 +245,8 @@ __global__ void __launch_bounds__(kRouterThreads)
 }
 
 constexpr int kSortThreads = 1024;
+constexpr int kSortWarps = kSortThreads / kWarpSize;
+constexpr int kFastSortExperts = 256;
 
 // One block. Counts by shared-memory atomics (order-free), an exclusive scan by thread 0,
 // then a stable placement: pairs are staged in chunks and thread e walks each chunk in
@@ -264,6 +258,7 @@ __global__ void __launch_bounds__(kSortThreads)
                        std::int32_t* __restrict__ num_active) {
   __shared__ int next[1024];
   __shared__ int chunk[kSortThreads];
+  __shared__ int warp_count[kSortWarps * kFastSortExperts];
   for (int e = threadIdx.x; e < experts; e += kSortThreads) next[e] = 0;
   __syncthreads();
   for (int i = threadIdx.x; i < pairs; i += kSortThreads) atomicAdd(&next[ids[i]], 1);
@@ -281,6 +276,39 @@ __global__ void __launch_bounds__(kSortThreads)
     *num_active = used;
   }
   __syncthreads();
+  if (experts <= kFastSortExperts) {
+    // Per chunk of 1024 pairs: ranks within each warp by __match_any_sync, per-warp counts
+    // of each expert, a prefix over the 32 warps per expert, so every pair finds its row
+    // at once (stable: pair order within each expert).
+    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+    for (int base = 0; base < pairs; base += kSortThreads) {
+      const int i = base + threadIdx.x;
+      const int id = i < pairs ? ids[i] : -1;
+      for (int z = threadIdx.x; z < kSortWarps * experts; z += kSortThreads) warp_count[z] = 0;
+      __syncthreads();
+      const unsigned peers = __match_any_sync(0xffffffffu, id);
+      const int rank = __popc(peers & ((1u << lane) - 1u));
+      if (id >= 0 && rank == 0) warp_count[warp * experts + id] = __popc(peers);
+      __syncthreads();
+      if (threadIdx.x < experts) {
+        int run = next[threadIdx.x];
+        for (int w = 0; w < kSortWarps; ++w) {
+          const int c = warp_count[w * experts + threadIdx.x];
+          warp_count[w * experts + threadIdx.x] = run;
+          run += c;
+        }
+        next[threadIdx.x] = run;
+      }
+      __syncthreads();
+      if (id >= 0) {
+        const int row = warp_count[warp * experts + id] + rank;
+        row_token[row] = i / k;
+        pair_row[i] = row;
+      }
+      __syncthreads();
+    }
+    return;
+  }
   for (int base = 0; base < pairs; base += kSortThreads) {
     const int n = min(kSortThreads, pairs - base);
     if (threadIdx.x < n) chunk[threadIdx.x] = ids[base + threadIdx.x];
@@ -327,7 +355,7 @@ __global__ void CombineKernel(const float* __restrict__ base, const float* __res
   }
   __syncthreads();
   const std::int64_t o = static_cast<std::int64_t>(t) * hidden;
-  for (int d = threadIdx.x; d < hidden; d += blockDim.x) {
+  for (int d = blockIdx.y * blockDim.x + threadIdx.x; d < hidden; d += gridDim.y * blockDim.x) {
     float s = 0.f;
     for (int j = 0; j < k; ++j) s += ws[j] * y[static_cast<std::int64_t>(rows[j]) * hidden + d];
     if (extra != nullptr) s = extra[o + d] + s;
@@ -446,7 +474,10 @@ cudaError_t LaunchCombine(const float* base, const float* extra, const float* y,
                           int hidden, float* out, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   if (k > kMaxTopK) return cudaErrorInvalidValue;
-  CombineKernel<<<rows, ThreadsFor(hidden) > 256 ? 256 : ThreadsFor(hidden), 0, stream>>>(
+  // Several blocks per token (each sorts its k rows again): one block per row is too
+  // little parallelism at decode sizes.
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>((hidden + 255) / 256));
+  CombineKernel<<<grid, 256, 0, stream>>>(
       base, extra, y, pair_row, weights, k, hidden, out);
   return cudaGetLastError();
 }
