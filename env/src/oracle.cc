@@ -1,6 +1,7 @@
 #include "tide/env/oracle.h"
 
 #include "tide/engine/pretokenizer.h"
+#include "tide/env/api_oracle.h"
 #include "tide/workers/swarm_protocol.h"
 
 namespace tide::env {
@@ -20,11 +21,21 @@ bool Offers(const workers::PolicyRequest& request, const std::string& tool) {
   return false;
 }
 
+Result<workers::PolicyResponse> Respond(const workers::PolicyRequest& request, Result<workers::Message> reply) {
+  if (!reply.ok()) return reply.status();
+  workers::PolicyResponse response;
+  response.message = std::move(reply).value();
+  for (const workers::Message& m : *request.messages) response.usage.prompt_tokens += PreTokens(m);
+  response.usage.completion_tokens = PreTokens(response.message);
+  return response;
+}
+
 }  // namespace
 
 Result<workers::PolicyResponse> OraclePolicy::Generate(const workers::PolicyRequest& request) {
   if (request.messages == nullptr) return InvalidArgument("oracle: the request has no messages");
   if (request.cancelled != nullptr && request.cancelled->load()) return Cancelled("oracle: the run was cancelled");
+  if (IsApiGoalRequest(request)) return Respond(request, ApiOracleTurn(request, options_.max_calls_per_turn));
   Result<workers::Message> reply = Offers(request, workers::kSpawnSubagentsTool) ? OracleCoordinatorTurn(request)
                                                                                   : OracleResearcherTurn(request, options_.max_calls_per_turn);
   if (!reply.ok()) return reply.status();

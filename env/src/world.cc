@@ -1,12 +1,14 @@
 #include "tide/env/world.h"
 
+#include "tide/env/api_world.h"
 #include "tide/env/research_world.h"
 
 namespace tide::env {
 
 std::vector<const World*> Worlds() {
   static const ResearchWorld kResearch;
-  return {&kResearch};
+  static const ApiWorld kApi;
+  return {&kResearch, &kApi};
 }
 
 Result<const World*> FindWorld(const std::string& name) {
