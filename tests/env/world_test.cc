@@ -18,7 +18,10 @@ TEST(WorldTest, ResearchIsRegistered) {
 TEST(WorldTest, UnknownWorldIsNotFoundAndNamesIt) {
   Result<const World*> w = FindWorld("x");
   EXPECT_EQ(w.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(w.status().message(), "unknown world \"x\" (known: research)");
+  std::string known;
+  for (const World* world : Worlds()) known += (known.empty() ? "" : ", ") + world->name();
+  EXPECT_EQ(w.status().message(), "unknown world \"x\" (known: " + known + ")");
+  EXPECT_EQ(w.status().message().rfind("unknown world \"x\" (known: research, ", 0), 0u);
 }
 
 }  // namespace
