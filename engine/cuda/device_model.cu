@@ -110,6 +110,7 @@ struct DeviceModel::Impl {
   DeviceBuffer<AttnSeqInfo> infos;
   DeviceBuffer<std::int32_t> history;
   DeviceBuffer<int> step;
+  DeviceBuffer<unsigned long long> argmax_keys;
   std::int64_t weight_bytes = 0;
 
   int qd() const { return s.heads * s.head_dim; }
@@ -402,15 +403,16 @@ Status DeviceModel::DecodeGreedy(int batch, const std::int32_t* first_tokens, co
   TIDE_RETURN_IF_ERROR(Refill(infos, st, "seq infos", &m.infos));
   TIDE_RETURN_IF_ERROR(Refill(meta, st, "dense meta", &m.dense_meta));
   TIDE_RETURN_IF_ERROR(Refill(zero, st, "step", &m.step));
+  const std::vector<unsigned long long> no_keys(batch, 0ull);
+  TIDE_RETURN_IF_ERROR(Refill(no_keys, st, "argmax keys", &m.argmax_keys));
   if (m.history.size() < static_cast<std::size_t>(steps) * batch) {
     TIDE_RETURN_IF_ERROR(m.history.Allocate(static_cast<std::size_t>(steps) * batch, "history"));
   }
   auto queue_step = [&]() -> Status {
     TIDE_RETURN_IF_ERROR(m.QueueAny(batch, batch, 1, batch, true));
-    TIDE_LAUNCH(LaunchArgmax(m.logits.get(), batch, s.vocab, m.ids.get(), m.history.get(),
-                             m.step.get(), st),
-                "Argmax");
-    TIDE_LAUNCH(LaunchAdvanceDecode(batch, m.positions.get(), m.infos.get(), m.kv_slot.get(),
+    TIDE_LAUNCH(LaunchArgmax(m.logits.get(), batch, s.vocab, m.argmax_keys.get(), st), "Argmax");
+    TIDE_LAUNCH(LaunchAdvanceDecode(batch, m.argmax_keys.get(), m.ids.get(), m.history.get(),
+                                    m.positions.get(), m.infos.get(), m.kv_slot.get(),
                                     m.tables.get(), s.block_size, m.step.get(), st),
                 "AdvanceDecode");
     return Status::Ok();

@@ -185,6 +185,7 @@ __global__ void __launch_bounds__(kRouterThreads)
   for (int e = warp; e < experts; e += kRouterWarps) {
     const float* wr = router + static_cast<std::int64_t>(e) * hidden;
     float dot = 0.f;
+#pragma unroll 8
     for (int i = lane; i < hidden; i += kWarpSize) dot = fmaf(xs[i], wr[i], dot);
     dot = WarpSumF(dot);
     if (lane == 0) scores[e] = dot;  // the logit for now
@@ -363,38 +364,51 @@ __global__ void CombineKernel(const float* __restrict__ base, const float* __res
   }
 }
 
-constexpr int kArgmaxThreads = 1024;
+constexpr int kArgmaxThreads = 256;
 
+// Candidates as one orderable 64-bit key: a larger key is a better candidate under
+// TopKReference's order (value descending with NaN lowest, then the lower index).
+__device__ __forceinline__ unsigned long long ArgmaxKey(Candidate c) {
+  if (c.index < 0) return 0ull;
+  const unsigned bits = __float_as_uint(c.value);
+  const unsigned ordered = isnan(c.value) ? 0u : ((bits & 0x80000000u) ? ~bits : bits | 0x80000000u);
+  return (static_cast<unsigned long long>(ordered) << 32) | (0xffffffffu - static_cast<unsigned>(c.index));
+}
+
+// grid (rows, slices): each block takes the best of its slice of the row and folds it into
+// keys[row] with one atomicMax; AdvanceDecodeKernel reads and clears the keys.
 __global__ void __launch_bounds__(kArgmaxThreads)
-    ArgmaxKernel(const float* __restrict__ logits, int rows, int vocab, std::int32_t* next,
-                 std::int32_t* history, const int* step) {
+    ArgmaxKernel(const float* __restrict__ logits, int vocab, unsigned long long* keys) {
   __shared__ Candidate scratch[32];
   const float* row = logits + static_cast<std::int64_t>(blockIdx.x) * vocab;
   Candidate c{0.f, -1};
-  for (int i = threadIdx.x; i < vocab; i += kArgmaxThreads) {
+  for (int i = blockIdx.y * kArgmaxThreads + threadIdx.x; i < vocab; i += gridDim.y * kArgmaxThreads) {
     const Candidate o{row[i], i};
     if (Before(o, c)) c = o;
   }
   c = BlockBest(c, scratch);
-  if (threadIdx.x == 0) {
-    next[blockIdx.x] = c.index;
-    if (history != nullptr) history[static_cast<std::int64_t>(*step) * rows + blockIdx.x] = c.index;
-  }
+  if (threadIdx.x == 0 && c.index >= 0) atomicMax(&keys[blockIdx.x], ArgmaxKey(c));
 }
 
-__global__ void AdvanceDecodeKernel(int rows, std::int32_t* positions, AttnSeqInfo* infos,
-                                    std::int64_t* kv_slot, const std::int32_t* tables,
-                                    int block_size, int* step) {
+__global__ void AdvanceDecodeKernel(int rows, unsigned long long* keys, std::int32_t* next,
+                                    std::int32_t* history, std::int32_t* positions,
+                                    AttnSeqInfo* infos, std::int64_t* kv_slot,
+                                    const std::int32_t* tables, int block_size, int* step) {
   const int r = blockIdx.x * blockDim.x + threadIdx.x;
   if (r < rows) {
+    const int token = static_cast<int>(0xffffffffu - static_cast<unsigned>(keys[r] & 0xffffffffull));
+    keys[r] = 0ull;
+    next[r] = token;
+    history[static_cast<std::int64_t>(*step) * rows + r] = token;
     const int p = positions[r] + 1;
     positions[r] = p;
     infos[r].past += 1;
     const std::int32_t block = tables[infos[r].table_offset + p / block_size];
     kv_slot[r] = static_cast<std::int64_t>(block) * block_size + p % block_size;
   }
-  if (r == 0) *step += 1;
 }
+
+__global__ void StepKernel(int* step) { *step += 1; }
 
 __global__ void CastBf16Kernel(const float* __restrict__ x, __nv_bfloat16* __restrict__ out,
                                std::int64_t n) {
@@ -491,19 +505,27 @@ cudaError_t LaunchCastBf16(const float* x, __nv_bfloat16* out, std::int64_t n,
   return cudaGetLastError();
 }
 
-cudaError_t LaunchArgmax(const float* logits, int rows, int vocab, std::int32_t* next,
-                         std::int32_t* history, const int* step, cudaStream_t stream) {
+cudaError_t LaunchArgmax(const float* logits, int rows, int vocab, unsigned long long* keys,
+                         cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  ArgmaxKernel<<<rows, kArgmaxThreads, 0, stream>>>(logits, rows, vocab, next, history, step);
+  int slices = (vocab + 4 * kArgmaxThreads - 1) / (4 * kArgmaxThreads);
+  slices = slices < 1 ? 1 : (slices > 64 ? 64 : slices);
+  ArgmaxKernel<<<dim3(static_cast<unsigned>(rows), static_cast<unsigned>(slices)), kArgmaxThreads, 0,
+                 stream>>>(logits, vocab, keys);
   return cudaGetLastError();
 }
 
-cudaError_t LaunchAdvanceDecode(int rows, std::int32_t* positions, AttnSeqInfo* infos,
-                                std::int64_t* kv_slot, const std::int32_t* tables,
-                                int block_size, int* step, cudaStream_t stream) {
+cudaError_t LaunchAdvanceDecode(int rows, unsigned long long* keys, std::int32_t* next,
+                                std::int32_t* history, std::int32_t* positions,
+                                AttnSeqInfo* infos, std::int64_t* kv_slot,
+                                const std::int32_t* tables, int block_size, int* step,
+                                cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  AdvanceDecodeKernel<<<(rows + 255) / 256, 256, 0, stream>>>(rows, positions, infos, kv_slot,
-                                                               tables, block_size, step);
+  AdvanceDecodeKernel<<<(rows + 255) / 256, 256, 0, stream>>>(rows, keys, next, history, positions,
+                                                               infos, kv_slot, tables, block_size, step);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  StepKernel<<<1, 1, 0, stream>>>(step);  // after every row has used this step's index
   return cudaGetLastError();
 }
 

@@ -91,17 +91,20 @@ cudaError_t PrepareExpertGemv(int max_k_dim);
 cudaError_t LaunchCastBf16(const float* x, __nv_bfloat16* out, std::int64_t n,
                            cudaStream_t stream);
 
-// next[r] = argmax of logits[r, :vocab] (lowest id on ties, NaN never chosen unless all are).
-// When history is not null, also history[*step · rows + r] = next[r].
-cudaError_t LaunchArgmax(const float* logits, int rows, int vocab, std::int32_t* next,
-                         std::int32_t* history, const int* step, cudaStream_t stream);
+// Folds the argmax of each row of logits [rows, vocab] (lowest id on ties, NaN last) into
+// keys[row] (atomicMax of an orderable key; keys must start at 0). Several blocks per row.
+cudaError_t LaunchArgmax(const float* logits, int rows, int vocab, unsigned long long* keys,
+                         cudaStream_t stream);
 
-// One decode step done: for every sequence r < rows (one row each), positions[r] + 1,
-// infos[r].past + 1 and kv_slot[r] from its block table (tables + infos[r].table_offset);
+// One decode step done, for every sequence r < rows (one row each): the token in keys[r]
+// goes to next[r] and history[*step · rows + r], keys[r] is cleared, positions[r] and
+// infos[r].past + 1, kv_slot[r] from its block table (tables + infos[r].table_offset);
 // then *step + 1.
-cudaError_t LaunchAdvanceDecode(int rows, std::int32_t* positions, AttnSeqInfo* infos,
-                                std::int64_t* kv_slot, const std::int32_t* tables,
-                                int block_size, int* step, cudaStream_t stream);
+cudaError_t LaunchAdvanceDecode(int rows, unsigned long long* keys, std::int32_t* next,
+                                std::int32_t* history, std::int32_t* positions,
+                                AttnSeqInfo* infos, std::int64_t* kv_slot,
+                                const std::int32_t* tables, int block_size, int* step,
+                                cudaStream_t stream);
 
 // PagedAttentionKernel (paged_attention.cu) on device buffers: rows query rows
 // q [rows, heads, head_dim] -> out; row_seq / row_token give each row's sequence (an index
