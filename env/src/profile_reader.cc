@@ -35,7 +35,12 @@ std::optional<std::string> Between(std::string_view text, std::string_view befor
 
 std::optional<std::string> ReadAttributeText(std::string_view text, std::string_view entity,
                                              std::string_view attribute) {
-  for (const std::string& tmpl : ProfileTemplates(attribute)) {
+  return ReadTemplatedText(text, entity, ProfileTemplates(attribute));
+}
+
+std::optional<std::string> ReadTemplatedText(std::string_view text, std::string_view entity,
+                                             const std::vector<std::string>& templates) {
+  for (const std::string& tmpl : templates) {
     std::string sentence = RenderTemplate(tmpl, entity, "{v}");
     size_t slot = sentence.find("{v}");
     if (slot == std::string::npos) continue;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tide/env/question_episode.h"
 #include "tide/env/research_schema.h"
 #include "tide/env/seeded_random.h"
 #include "tide/env/wide_task.h"
@@ -75,13 +76,21 @@ std::string ResearchEpisode::GoldAnswer() const {
 
 std::string ResearchWorld::description() const {
   return "Fictional organisations and documents about them (profiles, near-name look-alikes, news); tools "
-         "search and open; family \"wide\": report attribute columns for many organisations as a table.";
+         "search and open; family \"wide\": report attribute columns for many organisations as a table. "
+         "Families \"lookup\", \"multi-hop\" and \"aggregate\": one value about organisations, people and "
+         "cities linked by relations, with conflicting archive items and a partial lookup tool.";
+}
+
+std::vector<std::string> ResearchWorld::task_families() const {
+  return {kWideFamily, kLookupFamily, kMultiHopFamily, kAggregateFamily};
 }
 
 Result<std::unique_ptr<ResearchEpisode>> ResearchWorld::ResetResearch(const TaskParams& params) const {
   if (!params.family.empty() && params.family != kWideFamily) {
+    std::string known;
+    for (const std::string& f : task_families()) known += (known.empty() ? "" : ", ") + f;
     return InvalidArgument("family: unknown task family \"" + params.family + "\" for world \"" +
-                           kResearchWorldName + "\" (known: " + kWideFamily + ")");
+                           kResearchWorldName + "\" (known: " + known + ")");
   }
   if (params.items < 1 || params.items > kMaxItems) {
     return InvalidArgument("items must be in 1.." + std::to_string(kMaxItems) + ", got " +
@@ -113,6 +122,10 @@ Result<std::unique_ptr<ResearchEpisode>> ResearchWorld::ResetResearch(const Task
 }
 
 Result<std::unique_ptr<Episode>> ResearchWorld::Reset(const TaskParams& params) const {
+  if (IsQuestionFamily(params.family)) {
+    TIDE_ASSIGN_OR_RETURN(std::unique_ptr<QuestionEpisode> episode, ResetQuestion(params));
+    return std::unique_ptr<Episode>(std::move(episode));
+  }
   TIDE_ASSIGN_OR_RETURN(std::unique_ptr<ResearchEpisode> episode, ResetResearch(params));
   return std::unique_ptr<Episode>(std::move(episode));
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,11 @@ namespace tide::env {
 // of `text` states `attribute` for `entity`.
 std::optional<std::string> ReadAttributeText(std::string_view text, std::string_view entity,
                                              std::string_view attribute);
+
+// As ReadAttributeText, with the templates given ("{name}" and "{v}" placeholders): the
+// value of the first template whose sentence `text` holds for `entity`.
+std::optional<std::string> ReadTemplatedText(std::string_view text, std::string_view entity,
+                                             const std::vector<std::string>& templates);
 
 // The typed cell (see CellFromText): null when not found or not parseable.
 nlohmann::json ReadAttribute(std::string_view text, std::string_view entity, std::string_view attribute);

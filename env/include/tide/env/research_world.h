@@ -1,6 +1,8 @@
 // The "research" world: a seeded collection of fictional organisations and documents about
 // them (corpus.h), searched and read through the `search` and `open` tools
-// (research_tools.h). Task family "wide" (the default): report 1..6 attribute columns
+// (research_tools.h). Families lookup, multi-hop and aggregate run over a deeper world
+// (organisations, people, cities, relations, a `lookup` tool): see question_episode.h;
+// Reset dispatches to them. Task family "wide" (the default): report 1..6 attribute columns
 // (default 2, chosen by the seed) for `items` distinct organisations; the prompt is
 // FormatWideTask's layout (wide_task.h) and answers are scored by VerifyTable.
 //
@@ -57,9 +59,10 @@ class ResearchWorld : public World {
  public:
   std::string name() const override { return kResearchWorldName; }
   std::string description() const override;
-  std::vector<std::string> task_families() const override { return {kWideFamily}; }
+  std::vector<std::string> task_families() const override;
   Result<std::unique_ptr<Episode>> Reset(const TaskParams& params) const override;
-  // Reset with the concrete type (tests and tools that need the ground truth).
+  // Reset of the wide family with the concrete type (tests and tools that need the ground
+  // truth); the question families are ResetQuestion's (question_episode.h).
   Result<std::unique_ptr<ResearchEpisode>> ResetResearch(const TaskParams& params) const;
 };
 
