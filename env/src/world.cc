@@ -1,6 +1,7 @@
 #include "tide/env/world.h"
 
 #include "tide/env/api_world.h"
+#include "tide/env/compute_world.h"
 #include "tide/env/research_world.h"
 
 namespace tide::env {
@@ -8,7 +9,8 @@ namespace tide::env {
 std::vector<const World*> Worlds() {
   static const ResearchWorld kResearch;
   static const ApiWorld kApi;
-  return {&kResearch, &kApi};
+  static const ComputeWorld kCompute;
+  return {&kResearch, &kApi, &kCompute};
 }
 
 Result<const World*> FindWorld(const std::string& name) {

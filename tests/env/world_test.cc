@@ -15,6 +15,17 @@ TEST(WorldTest, ResearchIsRegistered) {
   EXPECT_EQ((*w)->task_families().front(), "wide");
 }
 
+TEST(WorldTest, ComputeIsRegistered) {
+  Result<const World*> w = FindWorld("compute");
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->task_families(), std::vector<std::string>{"chain"});
+  TaskParams p;
+  p.items = 3;
+  Result<std::unique_ptr<Episode>> e = (*w)->Reset(p);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->world(), "compute");
+}
+
 TEST(WorldTest, UnknownWorldIsNotFoundAndNamesIt) {
   Result<const World*> w = FindWorld("x");
   EXPECT_EQ(w.status().code(), StatusCode::kNotFound);
