@@ -2,6 +2,7 @@
 
 #include "tide/engine/pretokenizer.h"
 #include "tide/env/api_oracle.h"
+#include "tide/env/oracle_families.h"
 #include "tide/workers/swarm_protocol.h"
 
 namespace tide::env {
@@ -36,6 +37,7 @@ Result<workers::PolicyResponse> OraclePolicy::Generate(const workers::PolicyRequ
   if (request.messages == nullptr) return InvalidArgument("oracle: the request has no messages");
   if (request.cancelled != nullptr && request.cancelled->load()) return Cancelled("oracle: the run was cancelled");
   if (IsApiGoalRequest(request)) return Respond(request, ApiOracleTurn(request, options_.max_calls_per_turn));
+  if (auto family = OracleFamilyTurn(request, options_.max_calls_per_turn)) return Respond(request, std::move(*family));
   Result<workers::Message> reply = Offers(request, workers::kSpawnSubagentsTool) ? OracleCoordinatorTurn(request)
                                                                                   : OracleResearcherTurn(request, options_.max_calls_per_turn);
   if (!reply.ok()) return reply.status();
