@@ -170,7 +170,8 @@ class StepPlanner {
     }
   }
 
-  // The record's history of lifecycle calls and reads, replayed to find the next action.
+  // The record's history of lifecycle calls and reads, replayed to find the next action;
+  // `failures` counts failed calls since the last success.
   bool Transition(const std::string& id, std::string status) {
     size_t next = 0;
     bool uncertain = false;
@@ -185,6 +186,7 @@ class StepPlanner {
           status = Parsed(c).value("status", "");
           if (uncertain && status != before) ++next;
           uncertain = false;
+          failures = 0;
         } else if (kind == ErrorKind::kFatal) {
           return Fail(get + " " + id + ": " + c.observation);
         } else {
@@ -194,6 +196,7 @@ class StepPlanner {
         if (kind == ErrorKind::kNone) {
           status = Parsed(c).value("status", "");
           ++next;
+          failures = 0;
         } else if (kind == ErrorKind::kTimeout) {
           uncertain = true;
           before = status;
@@ -206,7 +209,7 @@ class StepPlanner {
       }
     }
     if (next == s_.verbs.size()) return true;
-    if (failures >= kApiOracleMaxTries) return Fail("gave up on " + s_.noun + " " + id + " after " + std::to_string(failures) + " failed calls");
+    if (failures >= kApiOracleMaxTries) return Fail("gave up on " + s_.noun + " " + id + " after " + std::to_string(failures) + " failed calls in a row");
     if (uncertain) {
       plan_.next.emplace_back(get, json{{idkey_, id}});
     } else {
@@ -222,9 +225,10 @@ class StepPlanner {
     for (const PastCall& c : calls_) {
       if (!c.answered || c.arguments.value(idkey_, "") != id) continue;
       const ErrorKind kind = KindOf(c);
-      if (c.call.name == get && kind == ErrorKind::kNone && uncertain) {
-        done = Parsed(c).value(s_.field, json()) == s_.value;
+      if (c.call.name == get && kind == ErrorKind::kNone) {
+        if (uncertain) done = Parsed(c).value(s_.field, json()) == s_.value;
         uncertain = false;
+        failures = 0;
       } else if (c.call.name == get && kind != ErrorKind::kNone) {
         if (kind == ErrorKind::kFatal) return Fail(get + " " + id + ": " + c.observation);
         ++failures;
@@ -240,7 +244,7 @@ class StepPlanner {
       }
     }
     if (done) return true;
-    if (failures >= kApiOracleMaxTries) return Fail("gave up on " + s_.noun + " " + id + " after " + std::to_string(failures) + " failed calls");
+    if (failures >= kApiOracleMaxTries) return Fail("gave up on " + s_.noun + " " + id + " after " + std::to_string(failures) + " failed calls in a row");
     if (uncertain) {
       plan_.next.emplace_back(get, json{{idkey_, id}});
     } else {

@@ -11,7 +11,7 @@
 // "503"/"429" are retried as they are; after a "504" it reads the record (get) and counts
 // the action as applied when the status moved (the update when the field holds the
 // value); creates are retried with the same request_id. Any other error (404, 409, 422)
-// fails the step, as do 6 failed tries of one call. Then it answers with a per-step
+// fails the step, as do 6 failed calls in a row on one record. Then it answers with a per-step
 // summary.
 // Coordinator (spawn_subagents offered): splits the steps into min(maxItems, steps)
 // contiguous groups, spawns one operator per group with the same task format (the group's
