@@ -4,9 +4,10 @@
 //
 // Grid (column tiles, experts that have rows). A block of kWarps warps owns kColsPerWarp
 // output columns per warp and walks its expert's rows kRows at a time: the rows go to
-// shared memory (gathered through row_token), then each lane streams 16-byte vectors of
-// the weight rows of its columns and multiplies them into kRows·kColsPerWarp (·2 for
-// gate/up) f32 accumulators, reduced across the warp at the end. At decode sizes (an
+// shared memory (gathered through row_token, RMS-normalised when asked), then each lane
+// streams 16-byte vectors of the weight rows of its columns, kInFlight vectors per matrix
+// loading at once (the first ones issued before the rows are staged), into
+// kRows·kColsPerWarp (·2 for gate/up) f32 accumulators, reduced across the warp at the end. At decode sizes (an
 // expert has at most a few rows) every weight byte is read from memory once; larger
 // batches re-read a block's weight tile once per kRows rows (mostly from L2).
 #include <cuda_bf16.h>
@@ -20,9 +21,10 @@ namespace tide::engine::cuda_internal {
 namespace {
 
 constexpr int kWarpSize = 32;
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * kWarpSize;
-constexpr int kColsPerWarp = 2;
+constexpr int kColsPerWarp = 1;
+constexpr int kInFlight = 4;  // weight steps each lane has loading at once
 constexpr int kColsPerBlock = kWarps * kColsPerWarp;
 
 template <typename W>
@@ -83,7 +85,6 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kV = kVec ? Vec<W>::kN : 1;
 
   float acc[kMats][kColsPerWarp][kRows];
-  // Two steps of weight loads in flight per lane before their FMAs.
   constexpr int kStep = kWarpSize * kV;
   auto load = [&](int kk, float (&wv)[kMats][kColsPerWarp][kV]) {
 #pragma unroll
@@ -115,41 +116,70 @@ __global__ void __launch_bounds__(kThreads)
           for (int v = 0; v < kV; ++v) acc[m][c][r] = fmaf(wv[m][c][v], xv[v], acc[m][c][r]);
     }
   };
-  // The first two steps' weights do not depend on the rows: they are in flight while the
-  // rows are staged (at decode sizes a block makes one pass, so this hides the staging).
+  // kInFlight steps of weights are loaded before their FMAs. The first ones do not depend
+  // on the rows, so they are issued before the rows are staged (at decode sizes a block
+  // makes one pass and this hides the staging).
   const int kk0 = lane * kV;
-  float wa[kMats][kColsPerWarp][kV], wb[kMats][kColsPerWarp][kV];
-  if (kk0 < k_dim) load(kk0, wa);
-  if (kk0 + kStep < k_dim) load(kk0 + kStep, wb);
+  float wbuf[kInFlight][kMats][kColsPerWarp][kV];
+  auto load_group = [&](int kk) {
+#pragma unroll
+    for (int j = 0; j < kInFlight; ++j) {
+      if (kk + j * kStep < k_dim) load(kk + j * kStep, wbuf[j]);
+    }
+  };
+  load_group(kk0);
   bool prefetched = true;
+  __shared__ float partial[kRows][kWarps];
+  const bool vec_rows = k_dim % 4 == 0;
   for (int r0 = begin; r0 < end; r0 += kRows) {
     const int nr = min(kRows, end - r0);
     __syncthreads();  // the previous pass is done reading xs
-    for (int idx = threadIdx.x; idx < kRows * k_dim; idx += kThreads) {
-      const int r = idx / k_dim, c = idx - r * k_dim;
-      float v = 0.f;
-      if (r < nr) {
-        const std::int64_t src = row_token != nullptr ? row_token[r0 + r] : r0 + r;
-        v = x[src * k_dim + c];
+    // Stage the rows (float4 when possible), summing squares for the norm on the way.
+    float ss[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      ss[r] = 0.f;
+      const bool live = r < nr;
+      const std::int64_t src = !live ? 0 : (row_token != nullptr ? row_token[r0 + r] : r0 + r);
+      const float* xr = x + src * k_dim;
+      float* dst = xs + r * k_dim;
+      if (vec_rows) {
+        for (int c = threadIdx.x * 4; c < k_dim; c += kThreads * 4) {
+          float4 v = live ? *reinterpret_cast<const float4*>(xr + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+          ss[r] = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, ss[r]))));
+          *reinterpret_cast<float4*>(dst + c) = v;
+        }
+      } else {
+        for (int c = threadIdx.x; c < k_dim; c += kThreads) {
+          const float v = live ? xr[c] : 0.f;
+          ss[r] = fmaf(v, v, ss[r]);
+          dst[c] = v;
+        }
       }
-      xs[idx] = v;
+    }
+    if (norm_w != nullptr) {
+      // RMSNorm of each row on the way in, as RmsNorm forms it: x * (1/sqrt(Σx²/d + eps)) * w;
+      // the per-warp partial sums are added in a fixed order (deterministic).
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const float t = WarpSum(ss[r]);
+        if (lane == 0) partial[r][warp] = t;
+      }
+      __syncthreads();
+      if (threadIdx.x < kRows) {
+        float t = 0.f;
+        for (int w = 0; w < kWarps; ++w) t += partial[threadIdx.x][w];
+        inv_rms[threadIdx.x] = 1.0f / sqrtf(t / static_cast<float>(k_dim) + eps);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const float inv = inv_rms[r];
+        float* row = xs + r * k_dim;
+        for (int c = threadIdx.x; c < k_dim; c += kThreads) row[c] = row[c] * inv * norm_w[c];
+      }
     }
     __syncthreads();
-    if (norm_w != nullptr) {
-      // RMSNorm of each row on the way in, as RmsNorm forms it: x * (1/sqrt(Σx²/d + eps)) * w.
-      for (int r = warp; r < kRows; r += kWarps) {
-        float ss = 0.f;
-        for (int c = lane; c < k_dim; c += kWarpSize) ss = fmaf(xs[r * k_dim + c], xs[r * k_dim + c], ss);
-        ss = WarpSum(ss);
-        if (lane == 0) inv_rms[r] = 1.0f / sqrtf(ss / static_cast<float>(k_dim) + eps);
-      }
-      __syncthreads();
-      for (int idx = threadIdx.x; idx < kRows * k_dim; idx += kThreads) {
-        const int r = idx / k_dim, c = idx - r * k_dim;
-        xs[idx] = xs[idx] * inv_rms[r] * norm_w[c];
-      }
-      __syncthreads();
-    }
 
 #pragma unroll
     for (int m = 0; m < kMats; ++m)
@@ -157,22 +187,14 @@ __global__ void __launch_bounds__(kThreads)
       for (int c = 0; c < kColsPerWarp; ++c)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) acc[m][c][r] = 0.f;
-    if (!prefetched) {
-      if (kk0 < k_dim) load(kk0, wa);
-      if (kk0 + kStep < k_dim) load(kk0 + kStep, wb);
+    for (int kk = kk0; kk < k_dim; kk += kInFlight * kStep) {
+      if (kk != kk0 || !prefetched) load_group(kk);
+#pragma unroll
+      for (int j = 0; j < kInFlight; ++j) {
+        if (kk + j * kStep < k_dim) fma_step(kk + j * kStep, wbuf[j]);
+      }
     }
     prefetched = false;
-    // Two steps' loads in flight, then their FMAs. (A deeper pipeline, with the next two
-    // steps loaded before these FMAs, needed twice the registers and ran slower on an H100:
-    // fewer resident blocks.)
-    for (int kk = kk0; kk < k_dim; kk += 2 * kStep) {
-      if (kk != kk0) {
-        load(kk, wa);
-        if (kk + kStep < k_dim) load(kk + kStep, wb);
-      }
-      fma_step(kk, wa);
-      if (kk + kStep < k_dim) fma_step(kk + kStep, wb);
-    }
 #pragma unroll
     for (int c = 0; c < kColsPerWarp; ++c) {
       const int col = col0 + c;
