@@ -9,6 +9,9 @@
 # The CUDA parity tests print one "[parity] ..." line per kernel and shape (the measured
 # relative error against the CPU reference); they are repeated, with the worst per kernel,
 # before the table. Logs go to $OUT when set (the device machine), else a temporary folder.
+# With transformers installed, bench/hf_parity.py draws a fresh checkpoint for the CudaModel
+# transformers-parity test; TIDE_GPU_BENCH=path/to/tide_gpu_bench also runs the decode
+# benchmark and bench/torch_moe_decode.py (about a minute and 5 GB of disk).
 # Exit status is non-zero if any test fails or no GPU test actually ran.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +26,13 @@ gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/n
 
 filter="${TIDE_GPU_CHECK_FILTER:-Cuda*}"
 limit="${TIDE_GPU_CHECK_TIMEOUT:-600}"
+
+# A fresh random Qwen3MoeForCausalLM from transformers, when it is installed, for
+# CudaModelTest.MatchesTransformersLogits (which always checks the repo's fixture too).
+if python3 -c "import transformers" >/dev/null 2>&1; then
+  python3 "$root/bench/hf_parity.py" "$out/hf_parity" >"$out/hf_parity.log" 2>&1 &&
+    export TIDE_HF_PARITY_DIR="$out/hf_parity"
+fi
 
 status=0
 timeout "$limit" "$bin" --gtest_brief=0 --gtest_filter="$filter" >"$out/engine_tests.log" 2>&1 || status=1
@@ -59,6 +69,21 @@ if [ -s "$out/parity.log" ]; then
        END { for (k in w) printf "%-28s %.3g (%d)\n", k, w[k], n[k] }' "$out/parity.log" | sort
 fi
 
+# Decode speed (TIDE_GPU_BENCH=path/to/tide_gpu_bench): the device model against the
+# PyTorch eager baseline on the same weights and prompts, and the batch-1 roofline.
+bench_line="not run (set TIDE_GPU_BENCH)"
+if [ -n "${TIDE_GPU_BENCH:-}" ]; then
+  if timeout "$limit" "$TIDE_GPU_BENCH" --save "$out/bench_ckpt" --json "$out/tide_bench.json" >"$out/tide_bench.log" 2>&1 &&
+     timeout "$limit" python3 "$root/bench/torch_moe_decode.py" "$out/bench_ckpt" >"$out/torch.log" 2>&1; then
+    grep -E '^batch' "$out/tide_bench.log" || true
+    grep -E '^torch eager' "$out/torch.log" || true
+    bench_line="see above ($out/tide_bench.json)"
+  else
+    bench_line="failed (see tide_bench.log, torch.log)"
+    status=1
+  fi
+fi
+
 grep '^\[  FAILED  \].*(' "$out/engine_tests.log" || true
 printf '\n%-28s %s\n' "gpu" "$gpu"
 printf '%-28s %s\n' "gtest filter" "$filter"
@@ -68,4 +93,6 @@ printf '%-28s %s\n' "engine tests skipped" "$skipped"
 printf '%-28s %s\n' "CUDA tests passed" "$cuda_ok"
 printf '%-28s %s\n' "GPU parity checks run" "$parity_runs"
 printf '%-28s %s\n' "compute-sanitizer memcheck" "$memcheck"
+printf '%-28s %s\n' "transformers parity dir" "${TIDE_HF_PARITY_DIR:-fixture only}"
+printf '%-28s %s\n' "decode bench" "$bench_line"
 exit $status
