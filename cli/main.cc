@@ -2,6 +2,7 @@
 //   tide swarm   run a swarm (in process, or on a server with --server HOST:PORT)
 //   tide serve   serve the gRPC services (Orchestrator, Env, health, reflection)
 //   tide runs    list stored runs, show one run's trajectory tree and events
+//   tide gen     generate verified multi-agent tool-use data (OpenAI fine-tuning JSONL)
 // Exit codes: 0 success, 1 the run or request failed, 2 bad input.
 #include <malloc.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "backend.h"
+#include "gen_command.h"
 #include "printer.h"
 #include "tide/bench/bench.h"
 #include "tide/rl/trajectory_export.h"
@@ -338,6 +340,9 @@ int Main(int argc, char** argv) {
   generate->add_option("--top-p", gen.top_p, "1 = off")->check(CLI::Range(0.0, 1.0));
   generate->add_option("--seed", gen.seed, "sampling seed");
 
+  GenCommandArgs gen_args;
+  CLI::App* gen_cmd = AddGenCommand(app, &gen_args);
+
   std::vector<std::string> export_ids;
   int export_last = 0;
   std::string export_out;
@@ -378,6 +383,7 @@ int Main(int argc, char** argv) {
     });
     return s.ok() ? 0 : Fail(s);
   }
+  if (*gen_cmd) return RunGenCommand(gen_args);
   if (*show) return RunsShow(common, run_id, all_events);
   if (*export_cmd) {
     if (export_ids.empty() && export_last == 0) return Fail(InvalidArgument("name run ids or --last N"));

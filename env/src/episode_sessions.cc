@@ -13,12 +13,18 @@ using nlohmann::json;
 Status ApplyTaskKnobs(const json& knobs, TaskParams* params) {
   if (knobs.is_null()) return Status::Ok();
   if (!knobs.is_object()) return InvalidArgument("knobs must be a JSON object, got " + std::string(knobs.type_name()));
-  static const char* const kKnown[] = {"items", "columns", "distractors"};
+  static const char* const kKnown[] = {"items", "columns", "distractors", "hops", "failure_rate"};
   for (const auto& [key, value] : knobs.items()) {
+    if (key == "failure_rate") {
+      if (!value.is_number()) return InvalidArgument("knob \"failure_rate\" must be a number, got " + value.dump());
+      params->failure_rate = value.get<double>();
+      continue;
+    }
     int* target = nullptr;
     if (key == "items") target = &params->items;
     if (key == "columns") target = &params->columns;
     if (key == "distractors") target = &params->distractors;
+    if (key == "hops") target = &params->hops;
     if (target == nullptr) {
       std::string known;
       for (const char* k : kKnown) known += (known.empty() ? "" : ", ") + std::string(k);

@@ -49,8 +49,10 @@ Result<EpisodeSessions::Scored> PlayEpisode(EpisodeSessions& sessions, const Epi
 
 TEST(ApplyTaskKnobsTest, SetsKnownKnobsAndNamesBadOnes) {
   TaskParams p;
-  ASSERT_TRUE(ApplyTaskKnobs(json{{"items", 5}, {"columns", 2}, {"distractors", 0}}, &p).ok());
+  ASSERT_TRUE(ApplyTaskKnobs(json{{"items", 5}, {"columns", 2}, {"distractors", 0}, {"hops", 3}, {"failure_rate", 0.25}}, &p).ok());
   EXPECT_EQ(p.items, 5);
+  EXPECT_EQ(p.hops, 3);
+  EXPECT_EQ(p.failure_rate, 0.25);
   EXPECT_EQ(p.columns, 2);
   EXPECT_EQ(p.distractors, 0);
   EXPECT_TRUE(ApplyTaskKnobs(json(), &p).ok());  // no knobs
@@ -64,6 +66,8 @@ TEST(ApplyTaskKnobsTest, SetsKnownKnobsAndNamesBadOnes) {
   EXPECT_THAT(s.message(), HasSubstr("\"items\" must be an integer"));
   s = ApplyTaskKnobs(json{{"items", 2.5}}, &p);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  s = ApplyTaskKnobs(json{{"failure_rate", "high"}}, &p);
+  EXPECT_THAT(s.message(), HasSubstr("\"failure_rate\" must be a number"));
   s = ApplyTaskKnobs(json::array({1}), &p);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("JSON object"));

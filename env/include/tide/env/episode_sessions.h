@@ -30,9 +30,10 @@
 
 namespace tide::env {
 
-// Applies difficulty knobs ({"items": 5, "columns": 3, "distractors": 2}) to `params`.
-// INVALID_ARGUMENT naming the knob when it is unknown (listing the known ones) or not an
-// integer; ranges are checked by World::Reset.
+// Applies difficulty knobs ({"items": 5, "columns": 3, "distractors": 2, "hops": 3,
+// "failure_rate": 0.2}; TaskParams' fields) to `params`. INVALID_ARGUMENT naming the knob
+// when it is unknown (listing the known ones) or of the wrong type; ranges are checked by
+// World::Reset.
 Status ApplyTaskKnobs(const nlohmann::json& knobs, TaskParams* params);
 
 class EpisodeSessions {
