@@ -154,6 +154,18 @@ Result<std::vector<json>> RunOpenBlasChild(const BenchOptions& o) {
 
 }  // namespace
 
+double GemmF32Gflops(int m, int n, int k, Trans ta, Trans tb, const BenchOptions& o) {
+  const int a_cols = ta == Trans::kNo ? k : m, a_rows = ta == Trans::kNo ? m : k;
+  const int b_cols = tb == Trans::kNo ? n : k, b_rows = tb == Trans::kNo ? k : n;
+  const auto a = RandomData<float>(static_cast<size_t>(a_rows) * a_cols, 1);
+  const auto b = RandomData<float>(static_cast<size_t>(b_rows) * b_cols, 2);
+  std::vector<float> c(static_cast<size_t>(m) * n);
+  const double sec = MedianSeconds(
+      [&] { engine::Gemm(ta, tb, m, n, k, 1.0f, a.data(), a_cols, b.data(), b_cols, 0.0f, c.data(), n); },
+      o.min_seconds);
+  return 2.0 * m * n * k / sec / 1e9;
+}
+
 double CopyGbPerSecond(const BenchOptions& o) {
   const size_t bytes = (o.quick ? size_t{16} : size_t{256}) << 20;
   std::vector<char> src(bytes, 1), dst(bytes, 0);

@@ -13,12 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "tide/bench/bench.h"
+#include "tide/engine/kernels/gemm.h"
 
 namespace tide::bench {
 
 Status BenchEngine(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
 // Read + write bandwidth of a large memcpy split over the default thread pool, GB/s.
 double CopyGbPerSecond(const BenchOptions& options);
+// Median GFLOP/s of engine::Gemm (f32, the default thread pool) on one shape of random data.
+double GemmF32Gflops(int m, int n, int k, engine::Trans ta, engine::Trans tb, const BenchOptions& options);
 
 Status BenchEngineOpenBlas(const BenchOptions& options, const std::function<void(const nlohmann::json&)>& emit);
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine_bench.h"
 #include "tide/engine/inference_engine.h"
 #include "tide/engine/model.h"
 #include "tide/engine/tokenizer.h"
@@ -23,6 +24,20 @@ using Clock = std::chrono::steady_clock;
 double Percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+}
+
+// FLOPs of one request's forward work, the same however requests are batched: the prefill
+// of prompt positions [cached, prompt) and the decode of the gen - 1 tokens fed back. Weights
+// cost 2 FLOPs each per row (the LM head only on the gen rows that yield a token); attention
+// costs QKᵀ plus P·V, 2 · 2 · q_dim FLOPs per key per layer, over keys 0..position.
+double RequestFlops(const engine::ModelConfig& c, int64_t cached, int64_t prompt, int64_t gen) {
+  const double head = static_cast<double>(c.vocab_size) * c.hidden_size;
+  const double body = static_cast<double>(c.NumActiveParameters()) - head - c.hidden_size;  // less one embedding row
+  const int64_t rows = (prompt - cached) + (gen - 1);
+  double keys = 0;  // Σ over fed rows of the keys each attends to
+  for (int64_t pos = cached; pos < prompt + gen - 1; ++pos) keys += static_cast<double>(pos + 1);
+  return 2.0 * body * static_cast<double>(rows) + 2.0 * head * static_cast<double>(gen) +
+         4.0 * c.q_dim() * c.num_hidden_layers * keys;
 }
 
 }  // namespace
@@ -68,6 +83,7 @@ Status BenchServe(const BenchOptions& o, const std::function<void(const json&)>&
   }
 
   // Batched: every request at once.
+  const engine::InferenceEngine::Stats before = server->stats();
   std::mutex mu;
   std::condition_variable cv;
   int finished = 0;
@@ -92,7 +108,12 @@ Status BenchServe(const BenchOptions& o, const std::function<void(const json&)>&
   const double batched_s = std::chrono::duration<double>(Clock::now() - start).count();
   const int64_t batched_tokens = generated;
   // The warm-up held one sequence's blocks at most; the batch's peak is far above it.
-  const int peak_used = server->stats().kv_peak_used;
+  const engine::InferenceEngine::Stats after = server->stats();
+  const int peak_used = after.kv_peak_used;
+  const int64_t cached_per_request = (after.cached_tokens - before.cached_tokens) / sequences;
+  double workload_flops = 0;
+  for (const auto& r : requests)
+    workload_flops += RequestFlops(config, cached_per_request, static_cast<int64_t>(r.prompt.size()), gen);
 
   // Sequential: the same requests one after another, same engine, prefix cache on.
   int64_t seq_tokens = 0;
@@ -103,6 +124,10 @@ Status BenchServe(const BenchOptions& o, const std::function<void(const json&)>&
   }
   const double sequential_s = std::chrono::duration<double>(Clock::now() - seq_start).count();
 
+  // What batching could give at most: the whole workload at the machine's f32 GEMM rate
+  // (a large square product of the engine's own GEMM, measured now) against the sequential
+  // run's rate. Batching adds no FLOPs, so the batched run cannot beat the GEMM rate.
+  const double peak_gflops = GemmF32Gflops(1024, 1024, 1024, engine::Trans::kNo, engine::Trans::kNo, o);
   const int unshared = sequences * blocks_per_seq;
   const double batched_tps = static_cast<double>(batched_tokens) / batched_s;
   const double sequential_tps = static_cast<double>(seq_tokens) / sequential_s;
@@ -120,6 +145,12 @@ Status BenchServe(const BenchOptions& o, const std::function<void(const json&)>&
         {"kv_ratio", static_cast<double>(peak_used) / unshared},
         {"ttft_p50_ms", 1e3 * Percentile(ttft, 0.5)},
         {"ttft_p99_ms", 1e3 * Percentile(ttft, 0.99)},
+        {"workload_gflop", workload_flops / 1e9},
+        {"batched_gflops", workload_flops / batched_s / 1e9},
+        {"sequential_gflops", workload_flops / sequential_s / 1e9},
+        {"gemm_peak_gflops", peak_gflops},
+        {"speedup_ceiling", peak_gflops / (workload_flops / sequential_s / 1e9)},
+        {"speedup_ceiling_is", "gemm_peak_gflops / sequential_gflops: batched at the f32 GEMM peak"},
         {"block_size", eo.block_size},
         {"kv_blocks_shared_is", "peak blocks referenced at once during the batched run"},
         {"kv_blocks_unshared_is", "sequences x blocks of prompt + gen_tokens"},
