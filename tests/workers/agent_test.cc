@@ -1,7 +1,11 @@
 #include "tide/workers/agent.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -316,6 +320,180 @@ TEST(AgentEndNameTest, Names) {
   EXPECT_STREQ(AgentEndName(AgentEnd::kStepLimit), "step_limit");
   EXPECT_STREQ(AgentEndName(AgentEnd::kCancelled), "cancelled");
   EXPECT_STREQ(AgentEndName(AgentEnd::kFailed), "failed");
+  EXPECT_STREQ(AgentEndName(AgentEnd::kBudgetExhausted), "budget_exhausted");
+}
+
+// A tool whose calls return at once (Start) and finish on threads of their own, each only
+// once `width` calls have started (or after 5 s alone): it answers "<tag>:together" when the
+// calls of a turn ran at the same time, "<tag>:alone" when they did not.
+class RendezvousTool : public Tool {
+ public:
+  explicit RendezvousTool(int width) : width_(width) {
+    spec_.name = "meet";
+    spec_.parameters = json::parse(R"({"type":"object","properties":{"tag":{"type":"string"}},"required":["tag"]})");
+  }
+  const ToolSpec& spec() const override { return spec_; }
+  Result<std::string> Call(const json& args) override { return Start(args).get().result; }
+  std::future<ToolOutput> Start(const json& args) override {
+    auto promise = std::make_shared<std::promise<ToolOutput>>();
+    std::future<ToolOutput> f = promise->get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++started_;
+    }
+    cv_.notify_all();
+    threads_.emplace_back([this, promise, tag = args["tag"].get<std::string>()] {
+      std::unique_lock<std::mutex> lock(mu_);
+      const bool together = cv_.wait_for(lock, std::chrono::seconds(5), [&] { return started_ >= width_; });
+      ToolOutput out;
+      out.result = tag + (together ? ":together" : ":alone");
+      promise->set_value(std::move(out));
+    });
+    return f;
+  }
+  ~RendezvousTool() override {
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  ToolSpec spec_;
+  int width_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0;
+  std::vector<std::thread> threads_;  // touched by the agent's thread only
+};
+
+ToolCall Meet(std::string id, const std::string& tag) { return {std::move(id), "meet", json({{"tag", tag}}).dump()}; }
+
+TEST(AgentParallelTest, StartedCallsOfATurnRunTogetherAndAnswerInCallOrder) {
+  auto meet = std::make_shared<RendezvousTool>(3);
+  ToolRegistry tools;
+  ASSERT_TRUE(tools.Add(meet).ok());
+  ScriptedPolicy policy({Reply(Message::Assistant("", {Meet("c1", "a"), Meet("c2", "b"), Meet("c3", "c")})),
+                         Reply(Message::Assistant("met"))});
+  RecordingObserver observer;
+  Agent agent({"a", 10, nullptr}, &policy, &tools, &observer);
+  AgentOutcome out = agent.Run({Message::User("meet")});
+  ASSERT_EQ(out.end, AgentEnd::kFinished);
+  EXPECT_EQ(out.tool_calls, 3);
+  const auto& ctx = agent.context();
+  ASSERT_EQ(ctx.size(), 6u);
+  EXPECT_EQ(ctx[2].tool_call_id, "c1");
+  EXPECT_EQ(ctx[2].content, "a:together");
+  EXPECT_EQ(ctx[3].tool_call_id, "c2");
+  EXPECT_EQ(ctx[3].content, "b:together");
+  EXPECT_EQ(ctx[4].tool_call_id, "c3");
+  EXPECT_EQ(ctx[4].content, "c:together");
+  EXPECT_THAT(observer.events, ElementsAre("msg:user", "msg:assistant", "tool:c1", "msg:tool:c1", "tool:c2",
+                                           "msg:tool:c2", "tool:c3", "msg:tool:c3", "msg:assistant"));
+}
+
+TEST_F(AgentTest, ShortAnswerIsSentBackOnceForTheFullResult) {
+  ScriptedPolicy policy({Reply(Message::Assistant("10")), Reply(Message::Assistant("still 10"))});
+  AgentOptions options{"sub", 10, nullptr};
+  options.min_result_chars = 20;
+  Agent agent(options, &policy, &tools_, &observer_);
+  AgentOutcome out = agent.Run(Initial());
+  ASSERT_EQ(out.end, AgentEnd::kFinished);
+  EXPECT_EQ(out.result, "still 10");  // the second answer stands, however short
+  EXPECT_EQ(out.steps, 2);
+  EXPECT_TRUE(out.reprompted);
+  const auto& ctx = agent.context();
+  ASSERT_EQ(ctx.size(), 5u);
+  EXPECT_EQ(ctx[3].role, "user");
+  EXPECT_EQ(ctx[3].content, kContinuePrompt);
+  ASSERT_EQ(policy.requests.size(), 2u);
+  EXPECT_EQ(policy.requests[1].messages.back().content, kContinuePrompt);
+}
+
+TEST_F(AgentTest, LongAnswerOrLastStepIsNotSentBack) {
+  {
+    ScriptedPolicy policy({Reply(Message::Assistant("the sum of 1, 2, 3 and 4 is 10"))});
+    AgentOptions options{"sub", 10, nullptr};
+    options.min_result_chars = 20;
+    Agent agent(options, &policy, &tools_, nullptr);
+    AgentOutcome out = agent.Run(Initial());
+    EXPECT_EQ(out.end, AgentEnd::kFinished);
+    EXPECT_EQ(out.steps, 1);
+    EXPECT_FALSE(out.reprompted);
+  }
+  {
+    ScriptedPolicy policy({Reply(Message::Assistant("10"))});
+    AgentOptions options{"sub", 1, nullptr};  // no step left for a second answer
+    options.min_result_chars = 20;
+    Agent agent(options, &policy, &tools_, nullptr);
+    AgentOutcome out = agent.Run(Initial());
+    EXPECT_EQ(out.end, AgentEnd::kFinished);
+    EXPECT_EQ(out.result, "10");
+    EXPECT_FALSE(out.reprompted);
+  }
+}
+
+TEST_F(AgentTest, SpentTokenBudgetEndsTheAgent) {
+  RunBudget budget(/*max_tokens=*/25, /*max_tool_calls=*/0);
+  ScriptedPolicy policy({Reply(Message::Assistant("", {Add("c", 1, 1)}), 10, 5)}, /*repeat_last=*/true);
+  Agent agent({"spender", 10, nullptr, &budget}, &policy, &tools_, &observer_);
+  AgentOutcome out = agent.Run(Initial());
+  EXPECT_EQ(out.end, AgentEnd::kBudgetExhausted);
+  EXPECT_EQ(out.steps, 2);  // 15 tokens, then 30: the third step is refused
+  EXPECT_EQ(budget.tokens(), 30);
+  EXPECT_EQ(out.error.code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(out.error.message(), HasSubstr("budget_exhausted"));
+  EXPECT_THAT(out.error.message(), HasSubstr("token budget of 25"));
+  EXPECT_THAT(out.error.message(), HasSubstr("spender"));
+}
+
+TEST_F(AgentTest, SpentToolCallBudgetRefusesTheCallAndEndsTheAgent) {
+  RunBudget budget(0, /*max_tool_calls=*/3);
+  ScriptedPolicy policy({Reply(Message::Assistant("", {Add("c1", 1, 1), Add("c2", 1, 2)})),
+                         Reply(Message::Assistant("", {Add("c3", 1, 3), Add("c4", 1, 4)})),
+                         Reply(Message::Assistant("never"))});
+  Agent agent({"a", 10, nullptr, &budget}, &policy, &tools_, &observer_);
+  AgentOutcome out = agent.Run(Initial());
+  EXPECT_EQ(out.end, AgentEnd::kBudgetExhausted);
+  EXPECT_EQ(out.steps, 2);
+  EXPECT_EQ(adder_->calls, 3);
+  EXPECT_EQ(out.tool_calls, 3);
+  EXPECT_EQ(out.tool_errors, 1);
+  ASSERT_EQ(observer_.results.size(), 4u);
+  EXPECT_EQ(observer_.results[3].error, ToolError::kBudget);
+  EXPECT_THAT(observer_.results[3].content, HasSubstr("tool-call budget of 3"));
+  EXPECT_THAT(out.error.message(), HasSubstr("tool-call budget of 3"));
+}
+
+TEST_F(AgentTest, UsingExactlyTheToolCallBudgetStillFinishes) {
+  RunBudget budget(0, 2);
+  ScriptedPolicy policy({Reply(Message::Assistant("", {Add("c1", 1, 1), Add("c2", 1, 2)})),
+                         Reply(Message::Assistant("done"))});
+  Agent agent({"a", 10, nullptr, &budget}, &policy, &tools_, &observer_);
+  AgentOutcome out = agent.Run(Initial());
+  EXPECT_EQ(out.end, AgentEnd::kFinished) << out.error.ToString();
+  EXPECT_EQ(budget.tool_calls(), 2);
+}
+
+// Fails with the status it is given.
+class FailingTool : public Tool {
+ public:
+  explicit FailingTool(Status s) : status_(std::move(s)) { spec_.name = "flaky"; }
+  const ToolSpec& spec() const override { return spec_; }
+  Result<std::string> Call(const json&) override { return status_; }
+
+ private:
+  Status status_;
+  ToolSpec spec_;
+};
+
+TEST(AgentCountsTest, ErrorObservationsAreCountedByKind) {
+  ToolRegistry tools;
+  ASSERT_TRUE(tools.Add(std::make_shared<FailingTool>(DeadlineExceeded("too slow"))).ok());
+  ScriptedPolicy policy({Reply(Message::Assistant("", {ToolCall{"c1", "flaky", "{}"}, ToolCall{"c2", "nope", "{}"}})),
+                         Reply(Message::Assistant("ok"))});
+  Agent agent({"a", 10, nullptr}, &policy, &tools, nullptr);
+  AgentOutcome out = agent.Run({Message::User("go")});
+  ASSERT_EQ(out.end, AgentEnd::kFinished);
+  EXPECT_EQ(out.tool_errors, 2);
+  EXPECT_EQ(out.tool_timeouts, 1);
 }
 
 }  // namespace

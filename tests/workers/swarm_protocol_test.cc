@@ -194,5 +194,53 @@ TEST(SwarmProtocolTest, ParseReportsRejectsWronglyTypedFieldsWithoutThrowing) {
   }
 }
 
+TEST(SwarmProtocolTest, CreateSubagentSpecStatesTheLimitAndValidates) {
+  ToolSpec spec = CreateSubagentSpec(12, {"search", "open"});
+  EXPECT_EQ(spec.name, kCreateSubagentTool);
+  EXPECT_EQ(SubagentLimit(spec), 12);
+  EXPECT_TRUE(ValidateJsonSchema(spec.parameters, {{"name", "r1"}, {"system_prompt", "you research"},
+                                                   {"tools", {"search"}}}).ok());
+  EXPECT_TRUE(ValidateJsonSchema(spec.parameters, {{"name", "r1"}, {"system_prompt", "p"}}).ok());
+  EXPECT_FALSE(ValidateJsonSchema(spec.parameters, {{"name", "r1"}}).ok());
+  EXPECT_FALSE(ValidateJsonSchema(spec.parameters, {{"name", ""}, {"system_prompt", "p"}}).ok());
+  EXPECT_FALSE(ValidateJsonSchema(spec.parameters, {{"name", "r"}, {"system_prompt", "p"}, {"tools", {"fly"}}}).ok());
+  ToolSpec other;
+  other.description = "no limit here";
+  EXPECT_EQ(SubagentLimit(other), 0);
+}
+
+TEST(SwarmProtocolTest, CreateArgumentsRoundTripAndBadOnesAreNamed) {
+  SubagentDefinition d{"r1", "you research", {"search"}};
+  Result<SubagentDefinition> back = ParseCreateArguments(CreateArguments(d), {"search", "open"});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->name, "r1");
+  EXPECT_EQ(back->system_prompt, "you research");
+  EXPECT_THAT(back->tools, ElementsAre("search"));
+
+  Result<SubagentDefinition> unknown = ParseCreateArguments({{"name", "r1"}, {"system_prompt", "p"}, {"tools", {"fly"}}},
+                                                            {"search", "open"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("unknown tool \"fly\""));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("available: search, open"));
+  Result<SubagentDefinition> missing = ParseCreateArguments({{"name", "r1"}}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("system_prompt"));
+  EXPECT_FALSE(ParseCreateArguments(json::array(), {}).ok());
+}
+
+TEST(SwarmProtocolTest, AssignTaskRoundTripAndBadOnesAreNamed) {
+  ToolSpec spec = AssignTaskSpec();
+  EXPECT_EQ(spec.name, kAssignTaskTool);
+  EXPECT_TRUE(ValidateJsonSchema(spec.parameters, AssignArguments({"r1", "find X"})).ok());
+  EXPECT_FALSE(ValidateJsonSchema(spec.parameters, {{"agent", "r1"}}).ok());
+  Result<TaskAssignment> a = ParseAssignArguments(AssignArguments({"r1", "find X"}));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->agent, "r1");
+  EXPECT_EQ(a->task, "find X");
+  Result<TaskAssignment> bad = ParseAssignArguments({{"agent", "r1"}, {"task", 3}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("\"task\""));
+}
+
 }  // namespace
 }  // namespace tide::workers

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -220,6 +221,84 @@ TEST_F(ToolRegistryTest, ConcurrentInvokesAreSafe) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(adder_->calls, kThreads * kCalls);
+}
+
+TEST_F(ToolRegistryTest, ErrorObservationsSayWhichKind) {
+  EXPECT_EQ(Call("nope", "{}").error, ToolError::kUnknownTool);
+  EXPECT_EQ(Call("add", "{bad").error, ToolError::kBadArguments);
+  EXPECT_EQ(Call("add", R"({"a":1})").error, ToolError::kBadArguments);
+  EXPECT_EQ(Call("add", R"({"a":1,"b":2})").error, ToolError::kNone);
+  for (auto [status, kind] : std::vector<std::pair<Status, ToolError>>{
+           {Internal("boom"), ToolError::kFailed},
+           {DeadlineExceeded("slow"), ToolError::kTimedOut},
+           {Cancelled("stop"), ToolError::kCancelled}}) {
+    ToolRegistry r;
+    ASSERT_TRUE(r.Add(std::make_shared<LambdaTool>("t", [status = status](const json&) -> Result<std::string> {
+                   return status;
+                 })).ok());
+    ToolObservation obs = r.Invoke({"c", "t", "{}"});
+    EXPECT_TRUE(obs.is_error);
+    EXPECT_EQ(obs.error, kind) << status.ToString();
+    EXPECT_EQ(obs.content, "error: " + status.message());
+  }
+  EXPECT_STREQ(ToolErrorName(ToolError::kTimedOut), "timed_out");
+  EXPECT_STREQ(ToolErrorName(ToolError::kBudget), "budget_exhausted");
+}
+
+// A tool whose work finishes later, on a thread the test controls.
+class DeferredTool : public Tool {
+ public:
+  DeferredTool() {
+    spec_.name = "later";
+    spec_.parameters = {{"type", "object"}};
+  }
+  const ToolSpec& spec() const override { return spec_; }
+  Result<std::string> Call(const json&) override { return Internal("only Start is used"); }
+  std::future<ToolOutput> Start(const json&) override { return promise.get_future(); }
+  std::promise<ToolOutput> promise;
+
+ private:
+  ToolSpec spec_;
+};
+
+TEST(ToolRegistryBeginTest, BeginReturnsAtOnceAndWaitYieldsTheLaterResult) {
+  auto tool = std::make_shared<DeferredTool>();
+  ToolRegistry r;
+  ASSERT_TRUE(r.Add(tool).ok());
+  PendingToolCall pending = r.Begin({"c", "later", "{}"});
+  EXPECT_FALSE(pending.ready());
+  std::thread finisher([&] {
+    ToolOutput out;
+    out.result = std::string("late answer");
+    tool->promise.set_value(std::move(out));
+  });
+  ToolObservation obs = pending.Wait();
+  finisher.join();
+  EXPECT_FALSE(obs.is_error);
+  EXPECT_EQ(obs.content, "late answer");
+  EXPECT_GE(pending.elapsed_ms(), 0.0);
+}
+
+TEST(ToolRegistryBeginTest, AnExceptionInTheFutureIsAnErrorObservation) {
+  auto tool = std::make_shared<DeferredTool>();
+  ToolRegistry r;
+  ASSERT_TRUE(r.Add(tool).ok());
+  PendingToolCall pending = r.Begin({"c", "later", "{}"});
+  tool->promise.set_exception(std::make_exception_ptr(std::runtime_error("worker died")));
+  ToolObservation obs = pending.Wait();
+  EXPECT_TRUE(obs.is_error);
+  EXPECT_EQ(obs.error, ToolError::kFailed);
+  EXPECT_THAT(obs.content, HasSubstr("worker died"));
+}
+
+TEST(ToolRegistryBeginTest, BadCallsAreReadyErrorsWithoutRunningTheTool) {
+  auto tool = std::make_shared<DeferredTool>();
+  ToolRegistry r;
+  ASSERT_TRUE(r.Add(tool).ok());
+  PendingToolCall pending = r.Begin({"c", "later", "[1,2]"});  // not an object
+  EXPECT_TRUE(pending.ready());
+  ToolObservation obs = pending.Wait();
+  EXPECT_EQ(obs.error, ToolError::kBadArguments);
 }
 
 }  // namespace
