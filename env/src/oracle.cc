@@ -38,8 +38,11 @@ Result<workers::PolicyResponse> OraclePolicy::Generate(const workers::PolicyRequ
   if (request.cancelled != nullptr && request.cancelled->load()) return Cancelled("oracle: the run was cancelled");
   if (IsApiGoalRequest(request)) return Respond(request, ApiOracleTurn(request, options_.max_calls_per_turn));
   if (auto family = OracleFamilyTurn(request, options_.max_calls_per_turn)) return Respond(request, std::move(*family));
-  Result<workers::Message> reply = Offers(request, workers::kSpawnSubagentsTool) ? OracleCoordinatorTurn(request)
-                                                                                  : OracleResearcherTurn(request, options_.max_calls_per_turn);
+  const bool coordinator =
+      Offers(request, workers::kSpawnSubagentsTool) ||
+      (Offers(request, workers::kCreateSubagentTool) && Offers(request, workers::kAssignTaskTool));
+  Result<workers::Message> reply =
+      coordinator ? OracleCoordinatorTurn(request) : OracleResearcherTurn(request, options_.max_calls_per_turn);
   if (!reply.ok()) return reply.status();
   workers::PolicyResponse response;
   response.message = std::move(reply).value();

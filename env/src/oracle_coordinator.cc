@@ -1,4 +1,5 @@
-// The oracle's coordinator role (see oracle.h): split, spawn researchers, merge, answer.
+// The oracle's coordinator role (see oracle.h): split, start researchers (spawn_subagents,
+// or create_subagent + assign_task), merge, answer.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -22,10 +23,10 @@ namespace {
 
 constexpr int kDefaultMaxSubagents = 100;
 
-const workers::ToolSpec* SpawnSpec(const workers::PolicyRequest& request) {
+const workers::ToolSpec* FindSpec(const workers::PolicyRequest& request, const char* name) {
   if (request.tools == nullptr) return nullptr;
   for (const workers::ToolSpec& spec : *request.tools) {
-    if (spec.name == workers::kSpawnSubagentsTool) return &spec;
+    if (spec.name == name) return &spec;
   }
   return nullptr;
 }
@@ -173,6 +174,77 @@ workers::Message SpawnFor(const std::vector<std::string>& entities, const WideTa
   return workers::Message::Assistant("", {call});
 }
 
+std::vector<std::string> MissingEntities(const WideTaskSpec& task, const std::map<std::string, nlohmann::json>& rows) {
+  std::vector<std::string> missing;
+  for (const std::string& e : task.entities) {
+    auto it = rows.find(e);
+    if (it == rows.end() || Filled(it->second, task.columns) == 0) missing.push_back(e);
+  }
+  return missing;
+}
+
+workers::ToolCall AssignCall(int turn, size_t k, const std::string& agent, const std::vector<std::string>& entities,
+                             const WideTaskSpec& task) {
+  return {"call_" + std::to_string(turn) + "_" + std::to_string(k), workers::kAssignTaskTool,
+          workers::AssignArguments({agent, FormatWideTask(entities, task.columns)}).dump()};
+}
+
+// create_subagent + assign_task: the first turn creates one researcher per group and, in
+// the same turn (calls run in order), assigns each its group; a later turn assigns the
+// entities still missing to the researchers created (each task is a fresh context), once.
+Result<workers::Message> CreateAssignTurn(const WideTaskSpec& task, const std::vector<workers::Message>& messages,
+                                          const workers::ToolSpec& create, int turn) {
+  std::vector<PastCall> creates, assigns;
+  for (PastCall& c : PastCalls(messages)) {
+    if (c.call.name == workers::kCreateSubagentTool) creates.push_back(c);
+    if (c.call.name == workers::kAssignTaskTool) assigns.push_back(std::move(c));
+  }
+  std::vector<workers::ToolCall> calls;
+  if (creates.empty()) {
+    int limit = workers::SubagentLimit(create);
+    if (limit <= 0) limit = kDefaultMaxSubagents;
+    const std::vector<std::vector<std::string>> groups =
+        SplitGroups(task.entities, std::min(static_cast<size_t>(limit), task.entities.size()));
+    const std::vector<std::string> tools = ResearcherTools(create.parameters);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const std::string name = "researcher-" + std::to_string(g + 1);
+      workers::SubagentDefinition d{name,
+                                    "You are " + name + ", a research sub-agent. " + kOracleResearcherGuidance +
+                                        " Answer with the table alone; it is all the coordinator will see.",
+                                    tools};
+      calls.push_back({"call_" + std::to_string(turn) + "_" + std::to_string(calls.size() + 1),
+                       workers::kCreateSubagentTool, workers::CreateArguments(d).dump()});
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      calls.push_back(AssignCall(turn, calls.size() + 1, "researcher-" + std::to_string(g + 1), groups[g], task));
+    }
+    return workers::Message::Assistant("", std::move(calls));
+  }
+
+  int ignored = 0;
+  const std::map<std::string, nlohmann::json> rows = MergeReports(task, assigns, &ignored);
+  const std::vector<std::string> missing = MissingEntities(task, rows);
+  int assign_turns = 0;
+  for (const workers::Message& m : messages) {
+    bool any = false;
+    for (const workers::ToolCall& c : m.tool_calls) any = any || c.name == workers::kAssignTaskTool;
+    assign_turns += m.role == "assistant" && any ? 1 : 0;
+  }
+  std::vector<std::string> created;  // the researchers create_subagent accepted
+  for (const PastCall& c : creates) {
+    nlohmann::json obs = nlohmann::json::parse(c.observation, nullptr, /*allow_exceptions=*/false);
+    if (c.answered && obs.is_object() && obs.contains("created") && obs["created"].is_string()) {
+      created.push_back(obs["created"].get<std::string>());
+    }
+  }
+  if (!missing.empty() && !created.empty() && assign_turns < kOracleSpawnRounds) {
+    const std::vector<std::vector<std::string>> groups = SplitGroups(missing, std::min(created.size(), missing.size()));
+    for (size_t g = 0; g < groups.size(); ++g) calls.push_back(AssignCall(turn, g + 1, created[g], groups[g], task));
+    return workers::Message::Assistant("", std::move(calls));
+  }
+  return workers::Message::Assistant(FormatAnswerTable(task, rows));
+}
+
 }  // namespace
 
 Result<workers::Message> OracleCoordinatorTurn(const workers::PolicyRequest& request) {
@@ -183,8 +255,15 @@ Result<workers::Message> OracleCoordinatorTurn(const workers::PolicyRequest& req
     return workers::Message::Assistant("I could not read a wide task in the request (" + task.status().message() +
                                        "), so I have no table to report.");
   }
-  const workers::ToolSpec* spawn = SpawnSpec(request);
+  const workers::ToolSpec* spawn = FindSpec(request, workers::kSpawnSubagentsTool);
   const int turn = AssistantTurns(messages) + 1;
+  if (spawn == nullptr) {
+    const workers::ToolSpec* create = FindSpec(request, workers::kCreateSubagentTool);
+    if (create == nullptr || FindSpec(request, workers::kAssignTaskTool) == nullptr) {
+      return InvalidArgument("oracle coordinator: neither spawn_subagents nor create_subagent + assign_task is offered");
+    }
+    return CreateAssignTurn(*task, messages, *create, turn);
+  }
   std::vector<PastCall> spawns;
   for (PastCall& c : PastCalls(messages)) {
     if (c.call.name == workers::kSpawnSubagentsTool) spawns.push_back(std::move(c));

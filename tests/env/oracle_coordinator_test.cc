@@ -4,6 +4,7 @@
 #include "tide/env/oracle.h"
 #include "tide/env/research_world.h"
 #include "tide/env/wide_task.h"
+#include "tide/workers/swarm_protocol.h"
 
 namespace tide::env {
 namespace {
@@ -97,6 +98,80 @@ TEST(OracleCoordinatorTest, GivesUpAfterTheSecondRoundWithNulls) {
   EXPECT_FALSE(v.success);
   EXPECT_DOUBLE_EQ(v.precision, 1.0);
   EXPECT_DOUBLE_EQ(v.recall, 0.5);
+}
+
+// Answers the create/assign calls of an oracle coordinator turn as a swarm would: creates
+// succeed, each assignment runs an oracle researcher on the episode's tools (those of
+// agents in `drop` fail with no result).
+void AnswerCreateAssign(const workers::Message& turn, Episode& episode, const std::vector<std::string>& drop,
+                        std::vector<workers::Message>* messages, std::vector<std::string>* assigned_agents) {
+  messages->push_back(turn);
+  for (const workers::ToolCall& c : turn.tool_calls) {
+    nlohmann::json args = nlohmann::json::parse(c.arguments);
+    if (c.name == workers::kCreateSubagentTool) {
+      Result<workers::SubagentDefinition> d = workers::ParseCreateArguments(args, {"search", "open"});
+      ASSERT_TRUE(d.ok()) << d.status().ToString();
+      EXPECT_EQ(d->tools, (std::vector<std::string>{"search", "open"}));
+      EXPECT_NE(d->system_prompt.find(kOracleResearcherGuidance), std::string::npos);
+      messages->push_back(workers::Message::Tool(c.id, nlohmann::json{{"created", d->name}}.dump()));
+      continue;
+    }
+    ASSERT_EQ(c.name, workers::kAssignTaskTool);
+    Result<workers::TaskAssignment> a = workers::ParseAssignArguments(args);
+    ASSERT_TRUE(a.ok());
+    assigned_agents->push_back(a->agent);
+    OraclePolicy researcher;
+    workers::ToolRegistry tools = Registry(episode.tools());
+    workers::AgentOutcome out = RunAgent(&researcher, tools, a->task, a->agent);
+    workers::SubagentReport report{a->agent, workers::AgentEndName(out.end), out.result, out.steps, out.tool_calls};
+    if (std::find(drop.begin(), drop.end(), a->agent) != drop.end()) report = {a->agent, "failed", "", 0, 0};
+    messages->push_back(workers::Message::Tool(c.id, workers::FormatSubagentReports({report})));
+  }
+}
+
+TEST(OracleCoordinatorTest, CreateAssignCreatesAndAssignsInOneTurnThenReassignsTheMissing) {
+  auto episode = NewEpisode(4, 10);
+  const std::vector<workers::ToolSpec> specs = {workers::CreateSubagentSpec(4, {"search", "open"}),
+                                                workers::AssignTaskSpec()};
+  std::vector<workers::Message> messages = {workers::Message::User(episode->prompt())};
+  OraclePolicy oracle;
+  auto turn = [&] {
+    workers::PolicyRequest request{&messages, &specs, "coordinator"};
+    Result<workers::PolicyResponse> r = oracle.Generate(request);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r->message;
+  };
+
+  const workers::Message first = turn();
+  ASSERT_EQ(first.tool_calls.size(), 8u);  // four creates (the stated limit), then four assigns
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(first.tool_calls[i].name, i < 4 ? workers::kCreateSubagentTool : workers::kAssignTaskTool) << i;
+  }
+  std::vector<std::string> assigned;
+  AnswerCreateAssign(first, *episode, {"researcher-2"}, &messages, &assigned);
+  EXPECT_EQ(assigned, (std::vector<std::string>{"researcher-1", "researcher-2", "researcher-3", "researcher-4"}));
+
+  // researcher-2's entities (10 over 4: 3,3,2,2) go again, to the researchers created.
+  const workers::Message second = turn();
+  ASSERT_FALSE(second.tool_calls.empty());
+  std::vector<std::string> again;
+  for (const workers::ToolCall& c : second.tool_calls) {
+    ASSERT_EQ(c.name, workers::kAssignTaskTool);
+    Result<workers::TaskAssignment> a = workers::ParseAssignArguments(nlohmann::json::parse(c.arguments));
+    ASSERT_TRUE(a.ok());
+    Result<WideTaskSpec> part = ParseWideTask(a->task);
+    ASSERT_TRUE(part.ok());
+    again.insert(again.end(), part->entities.begin(), part->entities.end());
+  }
+  Result<WideTaskSpec> whole = ParseWideTask(episode->prompt());
+  EXPECT_EQ(again, std::vector<std::string>(whole->entities.begin() + 3, whole->entities.begin() + 6));
+  assigned.clear();
+  AnswerCreateAssign(second, *episode, {}, &messages, &assigned);
+  EXPECT_EQ(assigned.size(), 3u);
+
+  const workers::Message answer = turn();
+  EXPECT_TRUE(answer.tool_calls.empty());
+  EXPECT_TRUE(episode->Verify(answer.content).success) << answer.content;
 }
 
 }  // namespace

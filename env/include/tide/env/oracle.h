@@ -10,6 +10,12 @@
 //    per group (instructions: FormatWideTask of the group plus guidance; tools search and
 //    open), merges the rows of their reports, spawns once more for entities still missing,
 //    then answers with the merged table;
+//  * coordinator (create_subagent + assign_task offered): the same groups, as many as the
+//    run's limit stated by create_subagent (SubagentLimit); in one turn it creates one
+//    researcher per group (the guidance in its system prompt) and assigns each its group
+//    (the calls run in order, so the agents exist when the tasks arrive, and the tasks run
+//    in parallel); entities still missing are assigned once more to the researchers it
+//    created; then it answers with the merged table;
 //  * researcher (otherwise): turn 1 searches every entity (parallel calls), turn 2 opens
 //    each hit whose title is exactly the entity (one wider search first where none is),
 //    turn 3 reads each column out of the opened profile and answers with the table;
