@@ -166,6 +166,16 @@ TaskResult RunTask(const GenTask& task, size_t index, const GenOptions& o, worke
   if (!r.passed) return r;  // rejected: not worth exporting
   ExampleMeta meta{"gen-" + std::to_string(o.seed) + "-" + std::to_string(index), r.reward, task.family, task.world};
   r.examples = ExamplesFromEvents(sink.Take(), meta);
+  // Sub-agents finish in any order; the file must not depend on thread timing, so a run's
+  // examples go coordinator first, then by agent name (the whole example breaks ties).
+  std::vector<std::pair<std::string, json>> keyed;
+  for (auto& ex : r.examples) {
+    const std::string agent = ex.value("agent", "");
+    keyed.emplace_back((agent == "coordinator" ? "0" : "1") + agent + "\n" + ex.dump(), std::move(ex));
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  r.examples.clear();
+  for (auto& [key, ex] : keyed) r.examples.push_back(std::move(ex));
   for (const auto& ex : r.examples) {
     r.fingerprints.push_back(MessagesFingerprint(ex.at("messages")));
     r.run_fingerprint = Combine(r.run_fingerprint, r.fingerprints.back());

@@ -17,7 +17,7 @@ grpc::Status Invalid(const std::string& message) { return ToGrpc(InvalidArgument
 Result<json> ParseField(const std::string& field, const std::string& text, json fallback) {
   if (text.empty()) return fallback;
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument(field + " is not valid JSON: " + text.substr(0, 80));
+  if (j.is_discarded()) return InvalidArgument(field + " is not valid JSON");
   return j;
 }
 

@@ -90,5 +90,6 @@ check(!closed.error, "Close answers");
 const gone = await call("Verify", { episode_id: ep.episode_id, answer: "x" });
 check(gone.error && gone.error.code === grpc.status.NOT_FOUND, "a closed episode is NOT_FOUND");
 
-env.close();
+// The service has an rpc named Close, which shadows the client's own close().
+grpc.Client.prototype.close.call(env);
 console.log("all Env service checks passed");
