@@ -65,6 +65,10 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
     if (cmd.count("--model")) merged.model = spec.model;
     if (cmd.count("--api-key-env")) merged.api_key_env = spec.api_key_env;
     if (cmd.count("--timeout")) merged.timeout_s = spec.timeout_s;
+    if (cmd.count("--swarm-tools")) merged.swarm_tools = spec.swarm_tools;
+    if (cmd.count("--max-tokens")) merged.max_tokens = spec.max_tokens;
+    if (cmd.count("--max-tool-calls")) merged.max_tool_calls = spec.max_tool_calls;
+    if (cmd.count("--tool-timeout-ms")) merged.tool_timeout_ms = spec.tool_timeout_ms;
     spec = merged;
   }
   if (Status s = orchestrator::ValidateSwarmSpec(spec, "tide swarm"); !s.ok()) return Fail(s);
@@ -272,6 +276,16 @@ int Main(int argc, char** argv) {
   swarm->add_option("--api-key-env", spec.api_key_env, "policy openai: environment variable holding the API key")
       ->capture_default_str();
   swarm->add_option("--timeout", spec.timeout_s, "wall-clock deadline in seconds (0 = none)")->check(CLI::Range(0.0, 604800.0));
+  swarm->add_option("--swarm-tools", spec.swarm_tools,
+                    "the coordinator's swarm tools: spawn (spawn_subagents) or create_assign (create_subagent + assign_task)")
+      ->check(CLI::IsMember({"spawn", "create_assign"}))
+      ->capture_default_str();
+  swarm->add_option("--max-tokens", spec.max_tokens, "token budget of the whole run, all agents (0 = unlimited)")
+      ->check(CLI::Range(int64_t{0}, orchestrator::kMaxTokensLimit));
+  swarm->add_option("--max-tool-calls", spec.max_tool_calls, "tool-call budget of the whole run, all agents (0 = unlimited)")
+      ->check(CLI::Range(0, orchestrator::kMaxToolCallsLimit));
+  swarm->add_option("--tool-timeout-ms", spec.tool_timeout_ms, "a world tool call unanswered after this is a timeout error (0 = none)")
+      ->check(CLI::Range(0, orchestrator::kMaxToolTimeoutMs));
 
   ServeArgs serve_args;
   orchestrator::ServerOptions& serve_options = serve_args.server;

@@ -50,6 +50,21 @@ Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source) {
   if (spec.tool_latency_ms < 0 || spec.tool_latency_ms > kMaxToolLatencyMs) {
     return bad("tool_latency_ms", "must be in [0, 60000], got " + std::to_string(spec.tool_latency_ms));
   }
+  if (spec.swarm_tools != "spawn" && spec.swarm_tools != "create_assign") {
+    return bad("swarm_tools", "must be \"spawn\" or \"create_assign\", got \"" + spec.swarm_tools + "\"");
+  }
+  if (spec.max_tokens < 0 || spec.max_tokens > kMaxTokensLimit) {
+    return bad("max_tokens", "must be in [0, " + std::to_string(kMaxTokensLimit) + "] (0 = unlimited), got " +
+                                 std::to_string(spec.max_tokens));
+  }
+  if (spec.max_tool_calls < 0 || spec.max_tool_calls > kMaxToolCallsLimit) {
+    return bad("max_tool_calls", "must be in [0, " + std::to_string(kMaxToolCallsLimit) + "] (0 = unlimited), got " +
+                                     std::to_string(spec.max_tool_calls));
+  }
+  if (spec.tool_timeout_ms < 0 || spec.tool_timeout_ms > kMaxToolTimeoutMs) {
+    return bad("tool_timeout_ms", "must be in [0, " + std::to_string(kMaxToolTimeoutMs) + "] (0 = none), got " +
+                                      std::to_string(spec.tool_timeout_ms));
+  }
   if (!(spec.timeout_s >= 0) || spec.timeout_s > kMaxTimeoutS) {
     return bad("timeout_s", "must be in [0, 604800] seconds, got " + std::to_string(spec.timeout_s));
   }
@@ -73,6 +88,10 @@ Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defa
   TIDE_RETURN_IF_ERROR(r.Int("max_subagent_steps", &spec.max_subagent_steps, false, 1, 1000));
   TIDE_RETURN_IF_ERROR(r.Double("timeout_s", &spec.timeout_s, false, 0, kMaxTimeoutS));
   TIDE_RETURN_IF_ERROR(r.Int("tool_latency_ms", &spec.tool_latency_ms, false, 0, kMaxToolLatencyMs));
+  TIDE_RETURN_IF_ERROR(r.String("swarm_tools", &spec.swarm_tools, false, {"spawn", "create_assign"}));
+  TIDE_RETURN_IF_ERROR(r.Int("max_tokens", &spec.max_tokens, false, 0, kMaxTokensLimit));
+  TIDE_RETURN_IF_ERROR(r.Int("max_tool_calls", &spec.max_tool_calls, false, 0, kMaxToolCallsLimit));
+  TIDE_RETURN_IF_ERROR(r.Int("tool_timeout_ms", &spec.tool_timeout_ms, false, 0, kMaxToolTimeoutMs));
   TIDE_RETURN_IF_ERROR(r.Finish());
   TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, path));
   return spec;
@@ -93,6 +112,10 @@ SwarmSpec SpecFromProto(const tide::v1::SwarmRequest& request) {
   if (request.max_subagent_steps() != 0) spec.max_subagent_steps = request.max_subagent_steps();
   spec.timeout_s = request.timeout_s();
   spec.tool_latency_ms = request.tool_latency_ms();
+  if (!request.swarm_tools().empty()) spec.swarm_tools = request.swarm_tools();
+  spec.max_tokens = request.max_tokens();
+  spec.max_tool_calls = request.max_tool_calls();
+  spec.tool_timeout_ms = request.tool_timeout_ms();
   return spec;
 }
 
@@ -111,6 +134,10 @@ tide::v1::SwarmRequest SpecToProto(const SwarmSpec& spec) {
   r.set_max_subagent_steps(spec.max_subagent_steps);
   r.set_timeout_s(spec.timeout_s);
   r.set_tool_latency_ms(spec.tool_latency_ms);
+  r.set_swarm_tools(spec.swarm_tools);
+  r.set_max_tokens(spec.max_tokens);
+  r.set_max_tool_calls(spec.max_tool_calls);
+  r.set_tool_timeout_ms(spec.tool_timeout_ms);
   return r;
 }
 

@@ -7,7 +7,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace tide::orchestrator {
 namespace {
@@ -327,6 +329,73 @@ TEST(SwarmSpecProtoTest, OutOfRangeRequestValuesAreKeptForValidation) {
   Status s = ValidateSwarmSpec(spec, "request");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("max_subagents"));
+}
+
+TEST(ValidateSwarmSpecTest, SwarmToolsBudgetsAndToolTimeoutAreChecked) {
+  SwarmSpec spec;
+  spec.swarm_tools = "create_assign";
+  spec.max_tokens = 1000000;
+  spec.max_tool_calls = 500;
+  spec.tool_timeout_ms = 30000;
+  EXPECT_TRUE(ValidateSwarmSpec(spec).ok());
+  struct Case {
+    std::function<void(SwarmSpec&)> set;
+    std::string field;
+  };
+  const std::vector<Case> bad = {
+      {[](SwarmSpec& s) { s.swarm_tools = "fork"; }, "swarm_tools must be \"spawn\" or \"create_assign\", got \"fork\""},
+      {[](SwarmSpec& s) { s.max_tokens = -1; }, "max_tokens"},
+      {[](SwarmSpec& s) { s.max_tool_calls = -5; }, "max_tool_calls"},
+      {[](SwarmSpec& s) { s.max_tool_calls = kMaxToolCallsLimit + 1; }, "max_tool_calls"},
+      {[](SwarmSpec& s) { s.tool_timeout_ms = -1; }, "tool_timeout_ms"},
+      {[](SwarmSpec& s) { s.tool_timeout_ms = kMaxToolTimeoutMs + 1; }, "tool_timeout_ms"},
+  };
+  for (const Case& c : bad) {
+    SwarmSpec b;
+    c.set(b);
+    Status st = ValidateSwarmSpec(b, "request");
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(st.message(), HasSubstr("request: " + c.field)) << st.ToString();
+  }
+}
+
+TEST(SwarmSpecProtoTest, SwarmToolsBudgetsAndTimeoutTravel) {
+  SwarmSpec spec;
+  spec.swarm_tools = "create_assign";
+  spec.max_tokens = int64_t{1} << 33;  // beyond 32 bits
+  spec.max_tool_calls = 77;
+  spec.tool_timeout_ms = 1500;
+  const tide::v1::SwarmRequest proto = SpecToProto(spec);
+  EXPECT_EQ(proto.swarm_tools(), "create_assign");
+  const SwarmSpec back = SpecFromProto(proto);
+  EXPECT_EQ(back.swarm_tools, "create_assign");
+  EXPECT_EQ(back.max_tokens, int64_t{1} << 33);
+  EXPECT_EQ(back.max_tool_calls, 77);
+  EXPECT_EQ(back.tool_timeout_ms, 1500);
+  // An empty request keeps the defaults: spawn, no budgets, no timeout.
+  const SwarmSpec plain = SpecFromProto(tide::v1::SwarmRequest());
+  EXPECT_EQ(plain.swarm_tools, "spawn");
+  EXPECT_EQ(plain.max_tokens, 0);
+  EXPECT_EQ(plain.max_tool_calls, 0);
+  EXPECT_EQ(plain.tool_timeout_ms, 0);
+}
+
+TEST_F(LoadSwarmConfigTest, SwarmToolsBudgetsAndTimeoutLoadAndBadOnesAreNamed) {
+  Result<SwarmSpec> spec = LoadSwarmConfig(Write("tools.json", R"({"swarm_tools": "create_assign", "max_tokens": 5000000000,
+      "max_tool_calls": 40, "tool_timeout_ms": 250})"));
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->swarm_tools, "create_assign");
+  EXPECT_EQ(spec->max_tokens, 5000000000);
+  EXPECT_EQ(spec->max_tool_calls, 40);
+  EXPECT_EQ(spec->tool_timeout_ms, 250);
+  const std::string path = Write("bad.json", R"({"swarm_tools": "threads"})");
+  Result<SwarmSpec> bad = LoadSwarmConfig(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr(path));
+  EXPECT_THAT(bad.status().message(), HasSubstr("swarm_tools"));
+  Result<SwarmSpec> negative = LoadSwarmConfig(Write("neg.json", R"({"tool_timeout_ms": -3})"));
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(negative.status().message(), HasSubstr("tool_timeout_ms"));
 }
 
 }  // namespace

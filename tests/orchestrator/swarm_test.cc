@@ -245,8 +245,9 @@ TEST(SwarmTest, SubagentsGetOnlyTheirInstructionsAndToolSubset) {
   EXPECT_DOUBLE_EQ(r->item_f1(), 0.0);
   EXPECT_EQ(r->subagents(), 2);
   EXPECT_EQ(r->finished_subagents(), 2);
-  EXPECT_EQ(r->total_steps(), 4 + 1 + 1);
-  EXPECT_EQ(r->critical_steps(), 4 + 1);  // one stage ran; the refused calls add nothing
+  // Each sub-agent's short report was sent back once for the full result (2 steps each).
+  EXPECT_EQ(r->total_steps(), 4 + 2 + 2);
+  EXPECT_EQ(r->critical_steps(), 4 + 2);  // one stage ran; the refused calls add nothing
   EXPECT_EQ(r->answer_json(), "no table at all");
 
   // Each sub-agent saw a system prompt and its instructions, nothing of the coordinator.
@@ -431,6 +432,79 @@ TEST(SwarmTest, UnknownWorldIsNotFound) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(sink.events().empty());
+}
+
+// The AGENT_FINISHED statuses of a run, by agent.
+std::map<std::string, std::string> EndStatuses(const std::vector<RecordedEvent>& events) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : events) {
+    if (e.kind == EventKind::EVENT_KIND_AGENT_FINISHED) out[e.agent] = e.payload.value("status", "");
+  }
+  return out;
+}
+
+TEST(SwarmBudgetTest, ASpentTokenBudgetEndsTheRunBudgetExhausted) {
+  WrappedOracle policy;
+  RecordingSink sink;
+  std::atomic<bool> cancelled{false};
+  SwarmSpec spec = ResearchSpec();
+  spec.max_tokens = 2000;  // the run needs far more
+  Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink, &cancelled);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("budget_exhausted"));
+  EXPECT_THAT(r.status().message(), HasSubstr("token budget of 2000"));
+  const auto statuses = EndStatuses(sink.events());
+  EXPECT_EQ(statuses.at(kCoordinatorName), "budget_exhausted");
+  int stopped = 0;
+  for (const auto& [agent, status] : statuses) stopped += status == "budget_exhausted" ? 1 : 0;
+  EXPECT_GT(stopped, 1);  // sub-agents stopped too, not only the coordinator
+}
+
+TEST(SwarmBudgetTest, ASpentToolCallBudgetRefusesCallsAndEndsTheRun) {
+  WrappedOracle policy;
+  RecordingSink sink;
+  std::atomic<bool> cancelled{false};
+  SwarmSpec spec = ResearchSpec();
+  spec.max_tool_calls = 10;
+  Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink, &cancelled);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("budget_exhausted: the run's tool-call budget of 10 is spent"));
+  int ran = 0, refused = 0;
+  for (const auto& e : sink.events()) {
+    if (e.kind != EventKind::EVENT_KIND_TOOL_RESULT) continue;
+    if (e.payload.value("error", "") == "budget_exhausted") {
+      ++refused;
+    } else {
+      ++ran;
+    }
+  }
+  EXPECT_EQ(ran, 10);  // the spawn call and nine world calls; never one more
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(EndStatuses(sink.events()).at(kCoordinatorName), "budget_exhausted");
+}
+
+TEST(SwarmBudgetTest, ARunWithinItsBudgetsFinishes) {
+  tide::v1::RunResult unbounded;
+  {
+    WrappedOracle policy;
+    RecordingSink sink;
+    std::atomic<bool> cancelled{false};
+    Result<tide::v1::RunResult> r = RunSwarm(ResearchSpec(), &policy, &sink, &cancelled);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    unbounded = *r;
+  }
+  WrappedOracle policy;
+  RecordingSink sink;
+  std::atomic<bool> cancelled{false};
+  SwarmSpec spec = ResearchSpec();
+  spec.max_tool_calls = unbounded.tool_calls();  // exactly what the run uses
+  spec.max_tokens = unbounded.usage().total_tokens();
+  Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink, &cancelled);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->item_f1(), 1.0);
+  EXPECT_EQ(r->tool_calls(), unbounded.tool_calls());
 }
 
 }  // namespace

@@ -35,8 +35,21 @@ struct SwarmSpec {
   // Simulated latency of every world tool call (a web search takes ~100 ms), so that wall
   // time means something in benchmarks; 0 in tests. At most kMaxToolLatencyMs.
   int tool_latency_ms = 0;
+  // The coordinator's swarm tools: "spawn" (spawn_subagents) or "create_assign"
+  // (create_subagent + assign_task). max_subagents bounds the sub-agents spawned or created.
+  std::string swarm_tools = "spawn";
+  // Budgets of the whole run, all agents together (0 = unlimited); when one is spent the
+  // agents end "budget_exhausted" and the run fails with RESOURCE_EXHAUSTED.
+  int64_t max_tokens = 0;
+  int max_tool_calls = 0;
+  // A world tool call that has not answered after this long is abandoned and the agent
+  // reads a timeout error (0 = no limit). At most kMaxToolTimeoutMs.
+  int tool_timeout_ms = 0;
 };
 inline constexpr int kMaxToolLatencyMs = 60000;
+inline constexpr int kMaxToolTimeoutMs = 3600 * 1000;
+inline constexpr int64_t kMaxTokensLimit = int64_t{1} << 40;
+inline constexpr int kMaxToolCallsLimit = 1000000;
 
 // INVALID_ARGUMENT naming the field (`max_subagents must be in [1, 100], got 0`), or
 // NOT_FOUND for an unknown world. `source` prefixes the message ("request", a file path).
