@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <unordered_set>
 
 #include <boost/asio/post.hpp>
 #include <google/protobuf/util/json_util.h>
 
 #include "tide/core/log.h"
 #include "tide/env/oracle.h"
+#include "tide/orchestrator/call_journal.h"
+#include "tide/orchestrator/event_replay.h"
 #include "tide/orchestrator/swarm.h"
 #include "tide/workers/openai_policy.h"
 
@@ -60,6 +63,11 @@ struct RunManager::Active {
   std::atomic<bool> cancelled{false};
   std::string cancel_reason;  // guarded by mu
   std::shared_ptr<workers::Policy> policy;  // what its agents decode through
+  std::unique_ptr<CallJournal> journal;
+  EventKeys keys;                               // guarded by mu
+  std::unordered_set<std::string> stored_keys;  // guarded by mu; events stored before a resume
+  nlohmann::json resumed;                       // the RUN_RESUMED payload; null for a fresh run
+  bool suspending = false;                      // guarded by mu; the manager is going away
 };
 
 // Stores each event of one run, then wakes its watchers. Holding the run's mutex across
@@ -71,6 +79,10 @@ class RunManager::Recorder : public EventSink {
   Status Emit(EventKind kind, const std::string& agent, const std::string& parent,
               const nlohmann::json& payload) override {
     std::lock_guard<std::mutex> lock(run_->mu);
+    // A suspended run stops without recording anything more: the next manager resumes it
+    // from what is stored, so an event stored now would be one it cannot account for.
+    if (run_->suspending) return Unavailable("run " + run_->id + " is suspended: the server is shutting down");
+    if (run_->stored_keys.erase(run_->keys.Next(kind, agent, parent, payload)) > 0) return Status::Ok();
     tide::v1::SwarmEvent ev = Make(kind, agent, parent, payload);
     TIDE_RETURN_IF_ERROR(store_->AppendEvent(run_->id, ev.seq(), ev.SerializeAsString()));
     ++run_->next_seq;
@@ -81,6 +93,11 @@ class RunManager::Recorder : public EventSink {
   // The final event and the final run record, in one atomic write.
   Status Finish(EventKind kind, const nlohmann::json& payload, RunState state, const tide::v1::RunResult& result) {
     std::lock_guard<std::mutex> lock(run_->mu);
+    if (run_->suspending) {  // left RUNNING for the next manager
+      run_->done = true;
+      run_->cv.notify_all();
+      return Status::Ok();
+    }
     tide::v1::SwarmEvent ev = Make(kind, "", "", payload);
     tide::v1::Run record = run_->record;
     record.set_state(state);
@@ -151,31 +168,74 @@ Result<std::unique_ptr<RunManager>> RunManager::Create(Store* store, Options opt
   if (!store) return InvalidArgument("RunManager needs a store");
   std::unique_ptr<RunManager> m(new RunManager(store, options));
   TIDE_ASSIGN_OR_RETURN(auto runs, store->ListRuns(0));
-  for (const auto& [id, bytes] : runs) {
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {  // oldest first
+    const auto& [id, bytes] = *it;
     TIDE_ASSIGN_OR_RETURN(tide::v1::Run run, ParseRun(bytes, id));
     if (run.state() != RunState::RUN_STATE_RUNNING) continue;
-    TIDE_ASSIGN_OR_RETURN(uint64_t seq, store->NextEventSeq(id));
-    tide::v1::SwarmEvent ev;
-    ev.set_run_id(id);
-    ev.set_seq(seq);
-    ev.set_kind(EventKind::EVENT_KIND_RUN_FAILED);
-    ev.set_time_unix_ms(NowMs());
-    const std::string why = "interrupted: the server stopped while the run was in progress";
-    ev.set_payload_json(nlohmann::json{{"error", why}}.dump());
-    run.set_state(RunState::RUN_STATE_FAILED);
-    run.set_finished_unix_ms(ev.time_unix_ms());
-    run.set_num_events(seq + 1);
-    run.mutable_result()->set_error(why);
-    TIDE_RETURN_IF_ERROR(store->AppendEventAndPutRun(id, seq, ev.SerializeAsString(), run.SerializeAsString()));
-    TIDE_LOG(Warn) << "run " << id << " was interrupted by a restart; marked failed";
+    if (Status resumed = m->Resume(run); !resumed.ok()) {
+      TIDE_LOG(Warn) << "run " << id << " cannot be resumed: " << resumed.ToString();
+      TIDE_RETURN_IF_ERROR(m->MarkUnresumable(std::move(run), resumed));
+    }
   }
   return m;
+}
+
+Status RunManager::Resume(tide::v1::Run record) {
+  const std::string id = record.run_id();
+  auto run = std::make_shared<Active>();
+  run->id = id;
+  run->spec = SpecFromProto(record.request());
+  TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(run->spec, "stored request"));
+  TIDE_ASSIGN_OR_RETURN(run->policy, PolicyFor(run->spec));
+  TIDE_ASSIGN_OR_RETURN(run->next_seq, store_->NextEventSeq(id));
+  TIDE_ASSIGN_OR_RETURN(run->stored_keys, StoredEventKeys(store_, id));
+  std::unique_ptr<JournalBackend> backend = MakeStoreJournalBackend(store_, id);
+  TIDE_ASSIGN_OR_RETURN(JournalSummary journaled, SummarizeJournal(backend.get()));
+  run->journal = std::make_unique<CallJournal>(id, std::move(backend), &run->cancelled, /*replay=*/true);
+  record.set_resumes(record.resumes() + 1);
+  TIDE_RETURN_IF_ERROR(store_->PutRun(id, record.SerializeAsString()));
+  run->record = std::move(record);
+  run->resumed = {{"resume", run->record.resumes()},
+                  {"stored_events", run->next_seq},
+                  {"journaled_policy_calls", journaled.policy_calls},
+                  {"journaled_tool_calls", journaled.tool_calls},
+                  {"unfinished_tool_calls", journaled.unfinished_tools}};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[id] = run;
+  }
+  TIDE_LOG(Info) << "resuming run " << id << " (" << run->next_seq << " events stored, " << journaled.policy_calls
+                 << " policy and " << journaled.tool_calls << " tool calls journaled)";
+  boost::asio::post(*runs_pool_, [this, run] { Execute(run); });
+  return Status::Ok();
+}
+
+Status RunManager::MarkUnresumable(tide::v1::Run run, const Status& why) {
+  const std::string& id = run.run_id();
+  TIDE_ASSIGN_OR_RETURN(uint64_t seq, store_->NextEventSeq(id));
+  tide::v1::SwarmEvent ev;
+  ev.set_run_id(id);
+  ev.set_seq(seq);
+  ev.set_kind(EventKind::EVENT_KIND_RUN_FAILED);
+  ev.set_time_unix_ms(NowMs());
+  const std::string error = "interrupted: the server stopped while the run was in progress, and it cannot resume: " +
+                            why.ToString();
+  ev.set_payload_json(nlohmann::json{{"error", error}}.dump());
+  run.set_state(RunState::RUN_STATE_FAILED);
+  run.set_finished_unix_ms(ev.time_unix_ms());
+  run.set_num_events(seq + 1);
+  run.mutable_result()->set_error(error);
+  return store_->AppendEventAndPutRun(id, seq, ev.SerializeAsString(), run.SerializeAsString());
 }
 
 RunManager::~RunManager() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, run] : active_) run->cancelled = true;
+    for (auto& [id, run] : active_) {
+      std::lock_guard<std::mutex> run_lock(run->mu);
+      run->suspending = true;
+      run->cancelled = true;
+    }
   }
   runs_pool_->join();
   pool_->join();
@@ -196,6 +256,8 @@ Result<std::string> RunManager::Start(const SwarmSpec& spec) {
   run->record.set_state(RunState::RUN_STATE_RUNNING);
   *run->record.mutable_request() = SpecToProto(run->spec);
   run->record.set_created_unix_ms(NowMs());
+  run->journal = std::make_unique<CallJournal>(run->id, MakeStoreJournalBackend(store_, run->id), &run->cancelled,
+                                               /*replay=*/false);
   TIDE_RETURN_IF_ERROR(store_->PutRun(run->id, run->record.SerializeAsString()));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -208,14 +270,35 @@ Result<std::string> RunManager::Start(const SwarmSpec& spec) {
 void RunManager::Execute(std::shared_ptr<Active> run) {
   Recorder recorder(store_, run.get());
   tide::v1::RunResult result;
+  // A resumed run emits RUN_STARTED again too; the recorder knows it is stored.
   Status status = recorder.Emit(EventKind::EVENT_KIND_RUN_STARTED, "", "",
                                 {{"request", ProtoToJson(run->record.request())}});
+  const bool resumed = !run->resumed.is_null();
+  if (status.ok() && resumed) status = recorder.Emit(EventKind::EVENT_KIND_RUN_RESUMED, "", "", run->resumed);
+  SwarmSpec spec = run->spec;
+  if (status.ok() && resumed && spec.timeout_s > 0) {  // the deadline counts from the run's creation
+    const double left = spec.timeout_s - (NowMs() - run->record.created_unix_ms()) / 1000.0;
+    if (left <= 0) {
+      status = DeadlineExceeded("the run passed its deadline of " + std::to_string(spec.timeout_s) +
+                                " s while the server was down");
+    }
+    spec.timeout_s = std::max(left, 1e-3);
+  }
   if (status.ok()) {
-    Swarm swarm(run->spec, SwarmContext{run->policy.get(), pool_.get(), &recorder, &run->cancelled});
+    SwarmContext context;
+    context.policy = run->policy.get();
+    context.pool = pool_.get();
+    context.sink = &recorder;
+    context.cancelled = &run->cancelled;
+    context.journal = run->journal.get();
+    Swarm swarm(spec, context);
     Result<tide::v1::RunResult> r = swarm.Run();
     if (r.ok()) result = *r;
     status = r.status();
   }
+  // A journal that failed raised the cancel flag: the run failed, it was not cancelled.
+  if (Status journal = run->journal->failure(); !journal.ok()) status = journal;
+  if (status.ok() && resumed) result.set_wall_s((NowMs() - run->record.created_unix_ms()) / 1000.0);
   Status stored;
   if (status.ok()) {
     stored = recorder.Finish(EventKind::EVENT_KIND_RUN_FINISHED, ProtoToJson(result), RunState::RUN_STATE_SUCCEEDED,

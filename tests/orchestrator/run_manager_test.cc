@@ -15,6 +15,7 @@
 
 #include "../workers/scripted_http_server.h"
 #include "orchestrator_test_util.h"
+#include "tide/orchestrator/event_replay.h"
 #include "tide/orchestrator/store.h"
 
 namespace tide::orchestrator {
@@ -394,30 +395,91 @@ TEST_F(RunManagerTest, ConcurrentRunsKeepSeparateGaplessLogs) {
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());  // ids are unique
 }
 
-TEST_F(RunManagerTest, DestructorCancelsRunningRuns) {
-  std::string id;
-  {
-    auto m = Manager(std::make_shared<WrappedOracle>(std::chrono::milliseconds(100)));
-    ASSERT_TRUE(m);
-    Result<std::string> started = m->Start(ResearchSpec());
-    ASSERT_TRUE(started.ok());
-    id = *started;
-    ASSERT_TRUE(WaitForSubagent(m.get(), id));
+// Identities of a log's events (timings aside), without the resume marker.
+std::multiset<std::string> Identities(const std::vector<SwarmEvent>& events) {
+  std::multiset<std::string> out;
+  for (const auto& ev : events) {
+    if (ev.kind() == EventKind::EVENT_KIND_RUN_RESUMED) continue;
+    out.insert(EventIdentity(ev.kind(), ev.agent(), ev.parent_agent(), nlohmann::json::parse(ev.payload_json())));
   }
-  auto bytes = store_->GetRun(id);
-  ASSERT_TRUE(bytes.ok());
-  tide::v1::Run run;
-  ASSERT_TRUE(run.ParseFromString(*bytes));
-  EXPECT_EQ(run.state(), RunState::RUN_STATE_CANCELLED);
-  ExpectWellFormedLog(StoredEvents(id), id, EventKind::EVENT_KIND_RUN_CANCELLED);
+  return out;
 }
 
-TEST_F(RunManagerTest, CreateMarksRunsLeftRunningAsInterrupted) {
-  // What an earlier process left behind: one run still RUNNING with two events, one finished.
+TEST_F(RunManagerTest, DestroyingTheManagerSuspendsRunsAndTheNextOneResumesThem) {
+  SwarmSpec spec = ResearchSpec(8, 4);
+  spec.tool_latency_ms = 30;
+  std::string id;
+  {
+    auto m = Manager();
+    ASSERT_TRUE(m);
+    Result<std::string> started = m->Start(spec);
+    ASSERT_TRUE(started.ok());
+    id = *started;
+    int results = 0;
+    (void)m->Watch(id, 0, [&](const SwarmEvent& ev) {
+      results += ev.kind() == EventKind::EVENT_KIND_TOOL_RESULT;
+      return results < 4;
+    });
+    ASSERT_EQ(results, 4);
+  }  // suspends: nothing more is recorded, the run stays RUNNING
+  const std::vector<SwarmEvent> before = StoredEvents(id);
+  tide::v1::Run left;
+  ASSERT_TRUE(left.ParseFromString(*store_->GetRun(id)));
+  EXPECT_EQ(left.state(), RunState::RUN_STATE_RUNNING);
+  for (const auto& ev : before) {
+    EXPECT_NE(ev.kind(), EventKind::EVENT_KIND_RUN_CANCELLED);
+    EXPECT_THAT(ev.payload_json(), ::testing::Not(HasSubstr("cancelled"))) << ev.agent() << " recorded its suspension";
+  }
+
+  auto policy = std::make_shared<WrappedOracle>();
+  auto m = Manager(policy);
+  ASSERT_TRUE(m);
+  std::vector<SwarmEvent> watched;  // replayed, then followed live across the resume
+  ASSERT_TRUE(m->Watch(id, 0, [&](const SwarmEvent& ev) {
+                 watched.push_back(ev);
+                 return true;
+               }).ok());
+  const int resumed_calls = policy->calls();
+  Result<tide::v1::Run> run = m->Get(id);
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->state(), RunState::RUN_STATE_SUCCEEDED) << run->result().error();
+  EXPECT_EQ(run->resumes(), 1);
+  EXPECT_DOUBLE_EQ(run->result().item_f1(), 1.0);
+  const std::vector<SwarmEvent> events = StoredEvents(id);
+  ExpectWellFormedLog(events, id, EventKind::EVENT_KIND_RUN_FINISHED);
+  ASSERT_EQ(watched.size(), events.size());
+  EXPECT_EQ(run->num_events(), events.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(events[i].SerializeAsString(), before[i].SerializeAsString());
+  ASSERT_EQ(events[before.size()].kind(), EventKind::EVENT_KIND_RUN_RESUMED);
+  const auto marker = nlohmann::json::parse(events[before.size()].payload_json());
+  EXPECT_EQ(marker["resume"], 1);
+  EXPECT_EQ(marker["stored_events"], before.size());
+
+  // Against the same spec run without interruption: the same result, the same events.
+  Result<std::string> plain_id = m->Start(spec);
+  ASSERT_TRUE(plain_id.ok());
+  Result<tide::v1::Run> plain = m->Wait(*plain_id);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(run->result().answer_json(), plain->result().answer_json());
+  EXPECT_EQ(run->result().tool_calls(), plain->result().tool_calls());
+  EXPECT_EQ(run->result().total_steps(), plain->result().total_steps());
+  EXPECT_EQ(run->result().critical_steps(), plain->result().critical_steps());
+  EXPECT_EQ(run->result().usage().total_tokens(), plain->result().usage().total_tokens());
+  EXPECT_EQ(Identities(events), Identities(StoredEvents(*plain_id)));
+  // The policy was asked only what the journal did not know.
+  EXPECT_EQ(resumed_calls, plain->result().total_steps() - marker["journaled_policy_calls"].get<int>());
+  EXPECT_GT(marker["journaled_policy_calls"].get<int>(), 0);
+}
+
+TEST_F(RunManagerTest, ARunThatCannotResumeIsMarkedFailedNamingWhy) {
+  // What an earlier process left behind: a run still RUNNING that asked for the served
+  // model (this manager has none), and a finished one.
   tide::v1::Run left;
   left.set_run_id("run-left");
   left.set_state(RunState::RUN_STATE_RUNNING);
-  *left.mutable_request() = SpecToProto(ResearchSpec());
+  SwarmSpec spec = ResearchSpec();
+  spec.policy = "engine";
+  *left.mutable_request() = SpecToProto(spec);
   left.set_created_unix_ms(1000);
   ASSERT_TRUE(store_->PutRun("run-left", left.SerializeAsString()).ok());
   for (uint64_t seq = 0; seq < 2; ++seq) {
@@ -439,17 +501,15 @@ TEST_F(RunManagerTest, CreateMarksRunsLeftRunningAsInterrupted) {
     Result<tide::v1::Run> run = m->Get("run-left");
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->state(), RunState::RUN_STATE_FAILED);
-    EXPECT_THAT(run->result().error(), HasSubstr("interrupted"));
+    EXPECT_THAT(run->result().error(), HasSubstr("cannot resume"));
+    EXPECT_THAT(run->result().error(), HasSubstr("policy \"engine\""));
     EXPECT_EQ(run->num_events(), 3u);
-    EXPECT_GT(run->finished_unix_ms(), 0);
     const auto events = StoredEvents("run-left");
     ASSERT_EQ(events.size(), 3u);
     EXPECT_EQ(events[0].kind(), EventKind::EVENT_KIND_RUN_STARTED);  // kept
     EXPECT_EQ(events[2].kind(), EventKind::EVENT_KIND_RUN_FAILED);
-    EXPECT_THAT(events[2].payload_json(), HasSubstr("interrupted"));
     EXPECT_EQ(m->Get("run-done")->state(), RunState::RUN_STATE_SUCCEEDED);
     EXPECT_TRUE(StoredEvents("run-done").empty());
-    // A watcher of the interrupted run gets its log and ends.
     int n = 0;
     EXPECT_TRUE(m->Watch("run-left", 0, [&](const SwarmEvent&) { return ++n > 0; }).ok());
     EXPECT_EQ(n, 3);

@@ -4,8 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -443,6 +446,79 @@ TEST_F(ServerTest, EnvServiceResetStepVerify) {
     req.set_world("nope");
     tide::v1::ResetResponse resp;
     EXPECT_EQ(env_->Reset(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST_F(ServerTest, TwentyClientsRunningFiveRunsEachLoseNothing) {
+  StartServer();
+  constexpr int kClients = 20, kRunsEach = 5;
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::string> problems;
+  auto problem = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu);
+    problems.push_back(what);
+  };
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      // Each client has its own connection, as separate processes would.
+      auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                               grpc::InsecureChannelCredentials(), [c] {
+                                                 grpc::ChannelArguments args;
+                                                 args.SetInt("client", c);  // no channel sharing
+                                                 return args;
+                                               }());
+      auto stub = tide::v1::Orchestrator::NewStub(channel);
+      for (int r = 0; r < kRunsEach; ++r) {
+        const std::string who = "client " + std::to_string(c) + " run " + std::to_string(r);
+        tide::v1::SwarmRequest req = Request(4, 2);
+        req.set_seed(1000 + c * kRunsEach + r);
+        grpc::ClientContext ctx;
+        WithDeadline(&ctx, std::chrono::seconds(120));
+        auto reader = stub->RunSwarm(&ctx, req);
+        std::vector<SwarmEvent> events;
+        grpc::Status st = ReadAll(reader.get(), &events);
+        if (!st.ok() || events.empty()) {
+          problem(who + ": RunSwarm " + st.error_message());
+          continue;
+        }
+        for (size_t i = 0; i < events.size(); ++i) {
+          if (events[i].seq() != i || events[i].run_id() != events[0].run_id()) {
+            problem(who + ": event " + std::to_string(i) + " out of order");
+            break;
+          }
+        }
+        if (events.back().kind() != EventKind::EVENT_KIND_RUN_FINISHED) problem(who + ": did not end FINISHED");
+        grpc::ClientContext get_ctx;
+        WithDeadline(&get_ctx);
+        tide::v1::GetRunRequest get;
+        get.set_run_id(events[0].run_id());
+        tide::v1::Run run;
+        st = stub->GetRun(&get_ctx, get, &run);
+        if (!st.ok() || run.state() != RunState::RUN_STATE_SUCCEEDED || run.num_events() != events.size() ||
+            run.result().item_f1() != 1.0 || run.request().seed() != req.seed()) {
+          problem(who + ": run " + run.run_id() + " " + RunState_Name(run.state()) + " " + run.result().error());
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(events[0].run_id());
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(problems.empty()) << problems.size() << " problems, first: " << problems.front();
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kClients * kRunsEach));
+  // The server's own list agrees: every run stored, every one SUCCEEDED.
+  grpc::ClientContext ctx;
+  WithDeadline(&ctx);
+  tide::v1::ListRunsRequest list;
+  list.set_limit(1000);
+  tide::v1::ListRunsResponse listed;
+  ASSERT_TRUE(orch_->ListRuns(&ctx, list, &listed).ok());
+  ASSERT_EQ(listed.runs_size(), kClients * kRunsEach);
+  for (const auto& run : listed.runs()) {
+    EXPECT_TRUE(ids.count(run.run_id())) << run.run_id();
+    EXPECT_EQ(run.state(), RunState::RUN_STATE_SUCCEEDED) << run.run_id();
   }
 }
 

@@ -4,8 +4,20 @@
 //
 // Guarantees: events of a run have seq 0, 1, 2, ... without gaps; an event is durable
 // (RocksDB WAL) before it is delivered; the run record and its final event are written in
-// one batch. A run that was still running when a previous process died is marked FAILED
-// at start-up ("interrupted"), with its events kept.
+// one batch.
+//
+// Durable runs: every policy reply and tool result of a run is journaled under an
+// idempotency key (call_journal.h). A run still RUNNING when the previous process died
+// (kill -9 included) or stopped is resumed by Create: it runs again from its start with
+// journaled calls answered from the journal instead of made again, its events already
+// stored are not stored twice (event_replay.h), and a RUN_RESUMED event marks the resume,
+// so its log stays gap-free and ends as an uninterrupted run's would. Only tool calls that
+// were in flight at the crash run again (same idempotency key; the journal counts them).
+// A run whose policy cannot be had any more (e.g. "engine" on a server without a model)
+// is marked FAILED naming why. The deadline of a resumed run counts from its creation;
+// its wall_s too, the time the server was down included.
+// Destroying the manager suspends its running runs: they stop without recording an end,
+// stay RUNNING, and the next manager on the store resumes them.
 // Ownership: borrows the Store, which must outlive the manager. Thread-safe.
 #pragma once
 
@@ -44,10 +56,10 @@ class RunManager {
     std::shared_ptr<workers::Policy> engine_policy;
   };
 
-  // Marks runs left RUNNING by an earlier process as FAILED.
+  // Resumes the runs left RUNNING by an earlier process (see above).
   static Result<std::unique_ptr<RunManager>> Create(Store* store, Options options);
   static Result<std::unique_ptr<RunManager>> Create(Store* store) { return Create(store, Options{}); }
-  ~RunManager();  // cancels running runs and waits for them
+  ~RunManager();  // suspends running runs (they resume under the next manager) and waits
 
   // Validates the spec (INVALID_ARGUMENT / NOT_FOUND) and its policy (FAILED_PRECONDITION
   // for "engine" without a served model), stores the run, starts it, and returns its id at
@@ -76,6 +88,9 @@ class RunManager {
 
   RunManager(Store* store, Options options);
   void Execute(std::shared_ptr<Active> run);
+  // Takes up a run an earlier process left RUNNING; an error when it cannot be resumed.
+  Status Resume(tide::v1::Run record);
+  Status MarkUnresumable(tide::v1::Run record, const Status& why);
   Result<std::shared_ptr<workers::Policy>> PolicyFor(const SwarmSpec& spec);
   std::shared_ptr<Active> FindActive(const std::string& run_id);
 
