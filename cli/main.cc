@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,7 @@
 #include "tide/bench/bench.h"
 #include "tide/rl/trajectory_export.h"
 #include "tokenizer_command.h"
+#include "trace_command.h"
 #include "train_command.h"
 #include "tide/core/log.h"
 #include "tide/engine/checkpoint.h"
@@ -138,12 +140,17 @@ int ServeCommand(ServeArgs args) {
   sigaction(SIGTERM, &sa, nullptr);
   Result<std::unique_ptr<orchestrator::Server>> server = orchestrator::Server::Start(options);
   if (!server.ok()) return Fail(server.status());
-  std::cout << "tide serve: listening on " << options.host << ":" << (*server)->port() << " (db " << options.db_path
-            << ")" << std::endl;
-  if ((*server)->http_port() >= 0) {
-    std::cout << "tide serve: model " << options.model_id << ", OpenAI API on http://" << options.host << ":"
-              << (*server)->http_port() << "/v1" << std::endl;
+  // One write for the whole banner: a reader that stops after the lines it expects (a
+  // test's pipe) must not leave a later line to hit a closed pipe.
+  std::ostringstream banner;
+  banner << "tide serve: listening on " << options.host << ":" << (*server)->port() << " (db " << options.db_path << ")\n";
+  if ((*server)->http_port() >= 0 && options.engine != nullptr) {
+    banner << "tide serve: model " << options.model_id << ", OpenAI API on http://" << options.host << ":"
+           << (*server)->http_port() << "/v1\n";
+  } else if ((*server)->http_port() >= 0) {
+    banner << "tide serve: metrics on http://" << options.host << ":" << (*server)->http_port() << "/metrics\n";
   }
+  std::cout << banner.str() << std::flush;
   orchestrator::Server* s = server->get();
   std::thread signals([s] {
     char sig = 0;
@@ -205,6 +212,21 @@ int RunsExport(const Common& c, const std::vector<std::string>& run_ids, int las
   if (!out) return Fail(Internal("writing " + out_path + " failed"));
   std::cout << nlohmann::json{{"runs", runs.size() - skipped}, {"skipped", skipped}, {"examples", examples}, {"out", out_path}}.dump()
             << std::endl;
+  return 0;
+}
+
+int RunsTrace(const Common& c, const std::string& run_id, const std::string& html_path) {
+  auto backend = Connect(c);
+  if (!backend.ok()) return Fail(backend.status());
+  nlohmann::json summary;
+  if (Status s = WriteRunTrace(backend->get(), run_id, html_path, &summary); !s.ok()) return Fail(s);
+  if (c.json) {
+    std::cout << summary.dump() << std::endl;
+  } else {
+    std::cout << "wrote " << html_path << ": run " << run_id << " (" << summary["state"].get<std::string>() << "), "
+              << summary["events"] << " events, " << summary["agents"] << " agents, " << summary["critical_steps"]
+              << " critical steps" << std::endl;
+  }
   return 0;
 }
 
@@ -296,8 +318,12 @@ int Main(int argc, char** argv) {
   serve->add_option("--port", serve_options.port, "port (0 picks a free one)")->check(CLI::Range(0, 65535))->capture_default_str();
   serve->add_option("--db", serve_options.db_path, "RocksDB database folder (default $TIDE_DB or ~/.tide/db)");
   serve->add_option("--model", serve_args.model_dir, "model folder (config.json, model.safetensors, tokenizer.json) to serve; swarms with --policy engine decode on it");
-  serve->add_option("--http-port", serve_options.http_port, "OpenAI-compatible HTTP port with --model (0 picks a free one, -1 off)")
-      ->check(CLI::Range(-1, 65535))->capture_default_str();
+  CLI::Option* http_port_flag =
+      serve->add_option("--http-port", serve_options.http_port,
+                        "HTTP port: /metrics (runs, and the engine with --model), /health and, with --model, the OpenAI "
+                        "API on /v1; without --model only when given (0 picks a free one, -1 off)")
+          ->check(CLI::Range(-1, 65535))
+          ->capture_default_str();
   serve->add_option("--max-running", serve_args.engine.max_running, "sequences decoding at once")->check(CLI::Range(1, 4096))->capture_default_str();
   serve->add_option("--kv-blocks", serve_args.engine.kv_blocks, "KV cache blocks of 16 tokens (0: sized from --max-running)")->check(CLI::Range(0, 1 << 24));
 
@@ -313,6 +339,11 @@ int Main(int argc, char** argv) {
   add_common(show, true);
   show->add_option("run_id", run_id, "the run's id")->required();
   show->add_flag("--events", all_events, "also print every stored event");
+  std::string trace_html;
+  CLI::App* trace = runs->add_subcommand("trace", "write a run's trace (timeline, critical path, messages) as one HTML page");
+  add_common(trace, true);
+  trace->add_option("run_id", run_id, "the run's id")->required();
+  trace->add_option("--html", trace_html, "HTML file to write")->required();
 
   std::string bench_name;
   bench::BenchOptions bench_options;
@@ -381,6 +412,9 @@ int Main(int argc, char** argv) {
   if (*serve) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(serve_options.db_path).parent_path(), ec);
+    // Without a model the HTTP port only serves metrics: opened when asked for, so that
+    // several model-less servers on one machine do not all claim port 8000.
+    if (serve_args.model_dir.empty() && http_port_flag->count() == 0) serve_options.http_port = -1;
     return ServeCommand(serve_args);
   }
   if (*list) return RunsList(common, limit);
@@ -399,6 +433,7 @@ int Main(int argc, char** argv) {
   }
   if (*gen_cmd) return RunGenCommand(gen_args);
   if (*show) return RunsShow(common, run_id, all_events);
+  if (*trace) return RunsTrace(common, run_id, trace_html);
   if (*export_cmd) {
     if (export_ids.empty() && export_last == 0) return Fail(InvalidArgument("name run ids or --last N"));
     return RunsExport(common, export_ids, export_last, export_out);

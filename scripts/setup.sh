@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev
   libopenblas-dev
+  libpng-dev chromium  # the trace page rendered headless in tests/e2e/trace_cli_test.cc
 )
 
 missing=()

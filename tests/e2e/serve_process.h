@@ -1,6 +1,6 @@
 // A `tide serve` child process on free loopback ports, for the end-to-end tests: started
 // with --port 0 (and any extra arguments), its ports read from what it prints once bound;
-// SIGTERM and wait on Stop or destruction.
+// SIGTERM and wait on Stop or destruction (Stop(SIGKILL) crashes it).
 #pragma once
 
 #include <signal.h>
@@ -53,10 +53,10 @@ class ServeProcess {
   int port() const { return port_; }
   int http_port() const { return http_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  // SIGTERM, then wait; returns the exit status.
-  int Stop() {
+  // SIGTERM (or `sig`, e.g. SIGKILL for a crash), then wait; returns the wait status.
+  int Stop(int sig = SIGTERM) {
     if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
+    kill(pid_, sig);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;

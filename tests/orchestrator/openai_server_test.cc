@@ -373,5 +373,32 @@ TEST_F(OpenAiServerTest, ParallelToolCallsBothWays) {
   EXPECT_GE(most, 2) << "with parallel calls allowed, some seed should make a second call";
 }
 
+// Without an engine the server still serves /health and /metrics (with the extra text
+// appended, as `tide serve` appends the run metrics); generation is a 503 naming why.
+TEST(OpenAiServerNoEngineTest, MetricsOnlyServer) {
+  OpenAiServerOptions o;
+  o.port = 0;
+  o.extra_metrics = [] { return Result<std::string>(std::string("# TYPE tide_extra gauge\ntide_extra 7\n")); };
+  auto server = OpenAiServer::Start(nullptr, o).value();
+  const Reply metrics = Call(server->port(), http::verb::get, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tide_http_chat_requests_total 0"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("\ntide_extra 7\n"), std::string::npos) << metrics.body;
+  EXPECT_EQ(metrics.body.find("tide_engine_"), std::string::npos) << metrics.body;
+  EXPECT_EQ(Call(server->port(), http::verb::get, "/health").status, 200);
+  EXPECT_EQ(json::parse(Call(server->port(), http::verb::get, "/v1/models").body)["data"].size(), 0u);
+  const Reply chat = Call(server->port(), http::verb::post, "/v1/chat/completions", R"({"messages":[]})");
+  EXPECT_EQ(chat.status, 503);
+  EXPECT_NE(json::parse(chat.body)["error"]["message"].get<std::string>().find("no model is served"), std::string::npos)
+      << chat.body;
+  EXPECT_EQ(Call(server->port(), http::verb::post, "/v1/completions", "{}").status, 503);
+
+  o.extra_metrics = [] { return Result<std::string>(DataLoss("run x is corrupt")); };
+  auto failing = OpenAiServer::Start(nullptr, o).value();
+  const Reply failed = Call(failing->port(), http::verb::get, "/metrics");
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_NE(failed.body.find("run x is corrupt"), std::string::npos) << failed.body;
+}
+
 }  // namespace
 }  // namespace tide::orchestrator

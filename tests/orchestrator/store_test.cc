@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +188,35 @@ TEST_F(StoreTest, EverythingSurvivesCloseAndReopen) {
   EXPECT_EQ((*runs)[0].first, "new");
   EXPECT_EQ((*runs)[1].first, "mid");
   EXPECT_EQ((*runs)[2].first, "old");
+}
+
+TEST_F(StoreTest, UnsyncedJournalPutsSurviveAProcessKilledWithoutClosing) {
+  // The call journal writes without fsync (call_journal.h): what a killed process wrote
+  // must still be there, in its own table, next to a synced event.
+  const std::string key = std::string("run-1") + '\0' + "t/worker/0/abc/0";
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = Store::Open(path_);
+    if (!store.ok()) _exit(3);
+    if (!(*store)->Put(Table::kJournal, key, "{\"content\":\"x\"}", Store::Sync::kNo).ok()) _exit(4);
+    if (!(*store)->PutRun("run-1", "r").ok()) _exit(5);
+    raise(SIGKILL);  // no destructor, no close, no flush
+    _exit(6);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  auto store = OpenOrDie(Store::Options{.create_if_missing = false});
+  ASSERT_TRUE(store);
+  Result<std::string> entry = store->Get(Table::kJournal, key);
+  ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+  EXPECT_EQ(*entry, "{\"content\":\"x\"}");
+  EXPECT_EQ(store->Get(Table::kContexts, key).status().code(), StatusCode::kNotFound);  // tables are apart
+  // A missing journal key is NOT_FOUND, its NUL written out rather than cutting the message.
+  Result<std::string> missing = store->Get(Table::kJournal, std::string("run-1") + '\0' + "p/x");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("run-1\\x00p/x"), std::string::npos) << missing.status().message();
 }
 
 TEST_F(StoreTest, MissingDbWithoutCreateIsNotFound) {

@@ -83,7 +83,8 @@ struct OpenAiServer::Impl {
   // Sets the request's tool-call shape from tool_choice and parallel_tool_calls: the
   // schema constraint (and its repeat for parallel calls), or a stop after the first call.
   Status ToolCalls(const ApiRequest& api, engine::GenerateRequest* gen, std::string* forced);
-  std::string Metrics() const;
+  Result<std::string> Metrics() const;  // the HTTP counters, the engine's, then extra_metrics
+  void EngineMetrics(std::ostringstream& out) const;
 };
 
 http::response<http::string_body> OpenAiServer::Impl::Json(const http::request<http::string_body>& req,
@@ -102,8 +103,7 @@ http::response<http::string_body> OpenAiServer::Impl::Error(const http::request<
   return Json(req, static_cast<http::status>(HttpStatusFor(s)), ErrorBody(s));
 }
 
-std::string OpenAiServer::Impl::Metrics() const {
-  const engine::InferenceEngine::Stats s = engine->stats();
+Result<std::string> OpenAiServer::Impl::Metrics() const {
   std::ostringstream out;
   auto metric = [&](const char* name, const char* type, const char* help, auto value) {  // integers print whole
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
@@ -111,6 +111,19 @@ std::string OpenAiServer::Impl::Metrics() const {
   metric("tide_http_chat_requests_total", "counter", "POST /v1/chat/completions requests", chat_requests.load());
   metric("tide_http_completion_requests_total", "counter", "POST /v1/completions requests", completion_requests.load());
   metric("tide_http_errors_total", "counter", "requests answered with an error", errors.load());
+  if (engine != nullptr) EngineMetrics(out);
+  if (options.extra_metrics) {
+    TIDE_ASSIGN_OR_RETURN(std::string extra, options.extra_metrics());
+    out << extra;
+  }
+  return out.str();
+}
+
+void OpenAiServer::Impl::EngineMetrics(std::ostringstream& out) const {
+  const engine::InferenceEngine::Stats s = engine->stats();
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {  // integers print whole
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
+  };
   metric("tide_engine_running", "gauge", "sequences decoding", s.running);
   metric("tide_engine_waiting", "gauge", "requests queued", s.waiting);
   metric("tide_engine_steps_total", "counter", "scheduler steps", s.steps);
@@ -132,7 +145,6 @@ std::string OpenAiServer::Impl::Metrics() const {
           << s.expert_tokens.tokens[l][e] << '\n';
     }
   }
-  return out.str();
 }
 
 Status OpenAiServer::Impl::ToolConstraint(const ApiRequest& api, std::shared_ptr<engine::TokenConstraint>* out) {
@@ -284,6 +296,10 @@ bool OpenAiServer::Impl::Stream(tcp::socket& socket, const http::request<http::s
 
 bool OpenAiServer::Impl::Generate(tcp::socket& socket, const http::request<http::string_body>& req, bool chat) {
   (chat ? chat_requests : completion_requests)++;
+  if (engine == nullptr) {
+    http::write(socket, Error(req, Unavailable("no model is served here (start `tide serve` with --model DIR)")));
+    return req.keep_alive();
+  }
   const json body = json::parse(req.body(), nullptr, false);
   if (body.is_discarded()) {
     http::write(socket, Error(req, InvalidArgument("body: is not valid JSON")));
@@ -334,16 +350,20 @@ bool OpenAiServer::Impl::Handle(tcp::socket& socket, const http::request<http::s
   if (post && target == "/v1/chat/completions") return Generate(socket, req, true);
   if (post && target == "/v1/completions") return Generate(socket, req, false);
   if (get && target == "/v1/models") {
-    const json models = {{"object", "list"},
-                         {"data", {{{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tide"}}}}};
+    json models = {{"object", "list"}, {"data", json::array()}};
+    if (engine != nullptr) {
+      models["data"].push_back({{"id", options.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tide"}});
+    }
     http::write(socket, Json(req, http::status::ok, models));
   } else if (get && target == "/health") {
     http::write(socket, Json(req, http::status::ok, {{"status", "ok"}}));
   } else if (get && target == "/metrics") {
-    http::response<http::string_body> res{http::status::ok, req.version()};
+    Result<std::string> text = Metrics();
+    http::response<http::string_body> res{text.ok() ? http::status::ok : http::status::internal_server_error,
+                                          req.version()};
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.keep_alive(req.keep_alive());
-    res.body() = Metrics();
+    res.body() = text.ok() ? *text : "metrics unavailable: " + text.status().ToString() + "\n";
     res.prepare_payload();
     http::write(socket, res);
   } else {
@@ -412,7 +432,6 @@ OpenAiServer::~OpenAiServer() { Shutdown(); }
 
 Result<std::unique_ptr<OpenAiServer>> OpenAiServer::Start(engine::InferenceEngine* engine,
                                                           const OpenAiServerOptions& options) {
-  if (engine == nullptr) return InvalidArgument("OpenAiServer: null engine");
   auto impl = std::make_unique<Impl>();
   impl->engine = engine;
   impl->options = options;
