@@ -3,20 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <random>
 
-#include <nlohmann/json.hpp>
-
 #include "tide/engine/checkpoint.h"
 #include "tide/engine/model.h"
+#include "tide/engine/train_checkpoint.h"
 
 namespace tide::engine {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Window for micro-batch `i` of the run: epochs are seeded permutations, so the order is a
 // pure function of (seed, i).
@@ -27,40 +22,6 @@ size_t WindowIndex(uint64_t seed, size_t n, int64_t i) {
   std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
   for (size_t k = n; k > 1; --k) std::swap(perm[k - 1], perm[rng() % k]);
   return perm[static_cast<size_t>(i % static_cast<int64_t>(n))];
-}
-
-Status WriteState(const std::string& path, int step) {
-  std::ofstream out(path, std::ios::trunc);
-  out << nlohmann::json{{"step", step}}.dump() << "\n";
-  out.flush();
-  return out ? Status::Ok() : IoError("cannot write " + path);
-}
-
-Result<int> ReadState(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path);
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer()) {
-    return DataLoss(path + ": trainer state is corrupt");
-  }
-  return j["step"].get<int>();
-}
-
-Status SaveCheckpoint(const ModelWeights& weights, const Optimizer& opt, int step, const std::string& out_dir) {
-  const fs::path dir(out_dir), tmp = dir / "checkpoint.tmp", final_dir = dir / "checkpoint", old = dir / "checkpoint.old";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return IoError("cannot create " + tmp.string() + ": " + ec.message());
-  TIDE_RETURN_IF_ERROR(SaveModel(weights, tmp.string(), Dtype::kF32));
-  TIDE_RETURN_IF_ERROR(opt.Save((tmp / "optimizer.safetensors").string()));
-  TIDE_RETURN_IF_ERROR(WriteState((tmp / "trainer_state.json").string(), step));
-  fs::remove_all(old, ec);
-  if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return IoError("cannot move checkpoint into " + final_dir.string() + ": " + ec.message());
-  fs::remove_all(old, ec);
-  return Status::Ok();
 }
 
 float WeightedCrossEntropy(const Tensor& logits, const LmWindow& w, double* weight_sum) {
@@ -106,18 +67,7 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
   if (options.steps < 1 || options.batch_windows < 1) return InvalidArgument("steps and batch_windows must be >= 1");
   Optimizer opt(options.optimizer, weights);
   LmTrainResult result;
-  const fs::path ckpt = fs::path(out_dir) / "checkpoint";
-  if (fs::exists(ckpt / "trainer_state.json")) {
-    TIDE_ASSIGN_OR_RETURN(int step, ReadState((ckpt / "trainer_state.json").string()));
-    TIDE_ASSIGN_OR_RETURN(ModelWeights saved, LoadModel(ckpt.string()));
-    if (saved.config.hidden_size != weights->config.hidden_size || saved.layers.size() != weights->layers.size()) {
-      return FailedPrecondition(ckpt.string() + " holds a model of another shape than the config");
-    }
-    *weights = std::move(saved);
-    opt = Optimizer(options.optimizer, weights);
-    TIDE_RETURN_IF_ERROR(opt.Load((ckpt / "optimizer.safetensors").string()));
-    result.resumed_from = step;
-  }
+  TIDE_ASSIGN_OR_RETURN(result.resumed_from, LoadTrainCheckpoint(out_dir, options.optimizer, weights, &opt));
   TIDE_ASSIGN_OR_RETURN(Model model, Model::Create(weights));
   const bool bias_update = weights->config.use_expert_bias;
   const auto start = std::chrono::steady_clock::now();
@@ -179,7 +129,7 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
       TIDE_ASSIGN_OR_RETURN(result.eval_loss, EvalLoss(weights, eval));
     }
     if ((options.save_every > 0 && step % options.save_every == 0) || last) {
-      TIDE_RETURN_IF_ERROR(SaveCheckpoint(*weights, opt, step, out_dir));
+      TIDE_RETURN_IF_ERROR(SaveTrainCheckpoint(*weights, opt, step, out_dir));
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.tokens_per_s = elapsed > 0 ? tokens / elapsed : 0;
