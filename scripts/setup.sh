@@ -13,6 +13,7 @@ packages=(
   libcli11-dev
   libopenblas-dev
   libpng-dev chromium  # the trace page rendered headless in tests/e2e/trace_cli_test.cc
+  bubblewrap  # the run_command tool's sandbox (workers/sandbox_tool.h)
 )
 
 missing=()

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +55,96 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// argv[0] as posix_spawnp finds it: as is when it has a '/', else the first executable
+// regular file of that name on this process's PATH. Empty when there is none.
+std::string ResolveProgram(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path_env = getenv("PATH");
+  std::string_view path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    const size_t colon = path.find(':');
+    std::string dir(path.substr(0, colon));
+    if (dir.empty()) dir = ".";
+    const std::string candidate = dir + "/" + program;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string_view::npos) return "";
+    path.remove_prefix(colon + 1);
+  }
+}
+
+// What the forked child failed at, sent back over a close-on-exec pipe (nothing arrives
+// when execve succeeds).
+struct ChildError {
+  int stage;  // 0 chdir, 1 setrlimit, 2 execve
+  int err;
+};
+
+// fork + execve with `limits` set in the child. Returns 0 and the pid, or an errno with
+// `stage` saying which step failed. Between fork and execve the child calls only
+// async-signal-safe functions: this process has other threads (and their locks).
+int ForkExec(const std::string& path, char* const argv[], char* const envp[], const int in[2], const int out[2],
+             const int err[2], const std::string& working_dir, const std::vector<std::pair<int, uint64_t>>& limits,
+             pid_t* pid_out, int* stage) {
+  std::vector<rlimit> values;
+  for (const auto& [resource, limit] : limits) values.push_back({static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)});
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    *stage = -1;
+    return errno;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int e = errno;
+    close(report[0]);
+    close(report[1]);
+    *stage = -1;
+    return e;
+  }
+  if (pid == 0) {
+    auto fail = [&](int what) {
+      ChildError ce{what, errno};
+      (void)!write(report[1], &ce, sizeof(ce));
+      _exit(127);
+    };
+    setpgid(0, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(in[0], STDIN_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err[1], STDERR_FILENO);
+    if (!working_dir.empty() && chdir(working_dir.c_str()) != 0) fail(0);
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (setrlimit(static_cast<__rlimit_resource_t>(limits[i].first), &values[i]) != 0) fail(1);
+    }
+    execve(path.c_str(), argv, envp);
+    fail(2);
+  }
+  setpgid(pid, pid);  // also here, so a signal to the group cannot race the child's own call
+  close(report[1]);
+  ChildError ce{};
+  ssize_t n;
+  do {
+    n = read(report[0], &ce, sizeof(ce));
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof(ce))) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    *stage = ce.stage;
+    return ce.err;
+  }
+  *pid_out = pid;
+  return 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Subprocess>> Subprocess::Start(const SubprocessOptions& options) {
@@ -95,11 +187,21 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(const SubprocessOptions& o
   std::vector<char*> argv = CStrings(argv_strings);
   std::vector<char*> envp = CStrings(env_strings);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  int rc = 0;
+  int stage = 2;
+  if (options.rlimits.empty()) {
+    rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  } else {
+    const std::string path = ResolveProgram(options.argv[0]);
+    rc = path.empty() ? ENOENT
+                      : ForkExec(path, argv.data(), envp.data(), in, out, err, options.working_dir, options.rlimits,
+                                 &pid, &stage);
+  }
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     close_all();
+    if (stage == 1) return InvalidArgument("cannot set the resource limits of \"" + options.argv[0] + "\": " + Errno(rc));
     const std::string what = "cannot start \"" + options.argv[0] + "\": " + Errno(rc);
     if (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR) return NotFound(what);
     return Internal(what);

@@ -6,6 +6,9 @@
 //  - argv is passed as a list (no shell); argv[0] without a '/' is looked up in PATH. The
 //    child gets this process's environment plus `env` (which overrides), and runs in its
 //    own process group, so signals reach the helpers it starts too.
+//  - `rlimits` are set (soft and hard) in the child before exec, so they bind the program
+//    from its first instruction and everything it starts. posix_spawn cannot do that, so a
+//    child with limits is started with fork + execve (only async-signal-safe calls between).
 //  - Every descriptor is close-on-exec here, so children started by other threads never
 //    inherit these pipes.
 //  - WriteStdin never raises SIGPIPE: a child that closed its stdin gives UNAVAILABLE, and
@@ -29,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tide/core/status.h"
@@ -39,6 +43,9 @@ struct SubprocessOptions {
   std::vector<std::string> argv;           // argv[0] is the program
   std::map<std::string, std::string> env;  // added to this process's environment
   std::string working_dir;                 // empty: this process's working directory
+  // {resource, limit}: setrlimit(resource, {limit, limit}) in the child, e.g.
+  // {RLIMIT_AS, 64 << 20}. A limit the child cannot set fails Start (INVALID_ARGUMENT).
+  std::vector<std::pair<int, uint64_t>> rlimits;
 };
 
 class Subprocess {
