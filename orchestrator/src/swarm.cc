@@ -1,5 +1,6 @@
 #include "tide/orchestrator/swarm.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -8,6 +9,7 @@
 
 #include "tide/core/log.h"
 #include "tide/orchestrator/call_journal.h"
+#include "tide/orchestrator/run_tools.h"
 #include "tide/orchestrator/swarm_tools.h"
 #include "tide/workers/agent.h"
 #include "tide/workers/run_budget.h"
@@ -81,10 +83,32 @@ Result<tide::v1::RunResult> Swarm::Run() {
   params.items = spec_.items;
   TIDE_ASSIGN_OR_RETURN(std::unique_ptr<env::Episode> episode, world->Reset(params));
 
+  // The spec's built-in and MCP tools: servers start now and stop when run_tools goes,
+  // after every agent (declared before the crew, which borrows it).
+  std::unique_ptr<RunTools> run_tools;
+  if (!spec_.builtin_tools.empty() || !spec_.mcp_servers.empty()) {
+    RunToolsOptions options;
+    options.cancelled = ctx_.cancelled;
+    TIDE_ASSIGN_OR_RETURN(run_tools, RunTools::Start(spec_, options));
+    for (const auto& world_tool : episode->tools()) {
+      const auto& names = run_tools->Names();
+      if (std::find(names.begin(), names.end(), world_tool->spec().name) != names.end()) {
+        return InvalidArgument("the run's tool \"" + world_tool->spec().name + "\" has the name of a tool of world " +
+                               spec_.world);
+      }
+    }
+  }
   workers::RunBudget budget(spec_.max_tokens, spec_.max_tool_calls);
-  SwarmCrew crew(spec_, ctx_, episode->tools(), &budget);
+  SwarmCrew crew(spec_, ctx_, episode->tools(), &budget, run_tools.get());
+  JournalScope journal(ctx_.journal, kCoordinatorName, ctx_.policy);
   workers::ToolRegistry coordinator_tools;
   for (auto& tool : crew.CoordinatorTools()) TIDE_RETURN_IF_ERROR(coordinator_tools.Add(std::move(tool)));
+  if (run_tools) {
+    TIDE_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<workers::Tool>> extra, run_tools->ForAgent(kCoordinatorName));
+    for (auto& tool : extra) {
+      TIDE_RETURN_IF_ERROR(coordinator_tools.Add(journal.Wrap(std::move(tool))).WithContext("the coordinator's tools"));
+    }
+  }
 
   Watchdog watchdog(spec_.timeout_s, ctx_.cancelled);
   Status started = ctx_.sink->Emit(EventKind::EVENT_KIND_AGENT_STARTED, kCoordinatorName, "",
@@ -92,7 +116,6 @@ Result<tide::v1::RunResult> Swarm::Run() {
                                     {"tools", workers::ToJson(coordinator_tools.Specs())}});
   if (!started.ok()) return started;
   CoordinatorObserver observer(ctx_.sink, ctx_.cancelled, &crew);
-  JournalScope journal(ctx_.journal, kCoordinatorName, ctx_.policy);
   workers::Agent coordinator({kCoordinatorName, spec_.max_coordinator_steps, ctx_.cancelled, &budget},
                              journal.policy(), &coordinator_tools, &observer);
   workers::AgentOutcome outcome =

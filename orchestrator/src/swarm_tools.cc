@@ -98,12 +98,12 @@ json OutcomePayload(const workers::AgentOutcome& o) {
 class SwarmCrew::SpawnTool : public workers::Tool {
  public:
   explicit SpawnTool(SwarmCrew* crew)
-      : crew_(crew), spec_(workers::SpawnSubagentsSpec(crew->spec_.max_subagents, crew->world_tool_names_)) {}
+      : crew_(crew), spec_(workers::SpawnSubagentsSpec(crew->spec_.max_subagents, crew->offered_names_)) {}
   const workers::ToolSpec& spec() const override { return spec_; }
   Result<std::string> Call(const json& arguments) override { return Start(arguments).get().result; }
 
   std::future<workers::ToolOutput> Start(const json& arguments) override {
-    Result<std::vector<workers::SubagentTask>> tasks = workers::ParseSpawnArguments(arguments, crew_->world_tool_names_);
+    Result<std::vector<workers::SubagentTask>> tasks = workers::ParseSpawnArguments(arguments, crew_->offered_names_);
     if (!tasks.ok()) return ReadyOutput(tasks.status());
     std::vector<std::string> names;
     for (const auto& t : *tasks) names.push_back(t.name);
@@ -121,14 +121,14 @@ class SwarmCrew::SpawnTool : public workers::Tool {
 class SwarmCrew::CreateTool : public workers::Tool {
  public:
   explicit CreateTool(SwarmCrew* crew)
-      : crew_(crew), spec_(workers::CreateSubagentSpec(crew->spec_.max_subagents, crew->world_tool_names_)) {}
+      : crew_(crew), spec_(workers::CreateSubagentSpec(crew->spec_.max_subagents, crew->offered_names_)) {}
   const workers::ToolSpec& spec() const override { return spec_; }
 
   Result<std::string> Call(const json& arguments) override {
     TIDE_ASSIGN_OR_RETURN(workers::SubagentDefinition d,
-                          workers::ParseCreateArguments(arguments, crew_->world_tool_names_));
+                          workers::ParseCreateArguments(arguments, crew_->offered_names_));
     TIDE_RETURN_IF_ERROR(crew_->Reserve({d.name}));
-    std::vector<std::string> tools = d.tools.empty() ? crew_->world_tool_names_ : d.tools;
+    std::vector<std::string> tools = d.tools.empty() ? crew_->offered_names_ : d.tools;
     {
       std::lock_guard<std::mutex> lock(crew_->mu_);
       crew_->defined_[d.name] = d;
@@ -183,8 +183,8 @@ struct SwarmCrew::Batch {
 };
 
 SwarmCrew::SwarmCrew(const SwarmSpec& spec, const SwarmContext& ctx, std::vector<std::shared_ptr<workers::Tool>> world_tools,
-                     workers::RunBudget* budget)
-    : spec_(spec), ctx_(ctx), budget_(budget), world_tools_(std::move(world_tools)) {
+                     workers::RunBudget* budget, RunTools* run_tools)
+    : spec_(spec), ctx_(ctx), budget_(budget), world_tools_(std::move(world_tools)), run_tools_(run_tools) {
   for (auto& t : world_tools_) {
     if (ctx_.wrap_world_tool) t = ctx_.wrap_world_tool(t);
     if (spec_.tool_latency_ms > 0) {
@@ -194,6 +194,10 @@ SwarmCrew::SwarmCrew(const SwarmSpec& spec, const SwarmContext& ctx, std::vector
       t = std::make_shared<workers::TimeoutTool>(t, std::chrono::milliseconds(spec_.tool_timeout_ms), ctx_.cancelled);
     }
     world_tool_names_.push_back(t->spec().name);
+  }
+  offered_names_ = world_tool_names_;
+  if (run_tools_ != nullptr) {
+    offered_names_.insert(offered_names_.end(), run_tools_->Names().begin(), run_tools_->Names().end());
   }
 }
 
@@ -306,9 +310,21 @@ workers::SubagentReport SwarmCrew::RunSubagent(const SubagentRun& run, int turn)
   {
     workers::ToolRegistry registry;
     JournalScope journal(ctx_.journal, run.name, ctx_.policy);
+    auto wanted = [&](const std::shared_ptr<workers::Tool>& t) {
+      return run.tools.empty() || std::find(run.tools.begin(), run.tools.end(), t->spec().name) != run.tools.end();
+    };
     for (const auto& t : world_tools_) {
-      if (run.tools.empty() || std::find(run.tools.begin(), run.tools.end(), t->spec().name) != run.tools.end()) {
-        (void)registry.Add(journal.Wrap(t));  // names are unique: they come from one world
+      if (wanted(t)) (void)registry.Add(journal.Wrap(t));  // names are unique: they come from one world
+    }
+    Status tools_ready = Status::Ok();
+    if (run_tools_ != nullptr) {
+      // A created agent keeps its notes and scratch directory across its assignments.
+      Result<std::vector<std::shared_ptr<workers::Tool>>> extra =
+          run_tools_->ForAgent(run.defined_as.empty() ? run.name : run.defined_as);
+      tools_ready = extra.status();
+      for (const auto& t : extra.ok() ? *extra : std::vector<std::shared_ptr<workers::Tool>>{}) {
+        // Run tool names never clash with the world's: Swarm::Run refuses a run where they would.
+        if (wanted(t)) (void)registry.Add(journal.Wrap(t));
       }
     }
     json started = {{"role", "subagent"}, {"instructions", run.task}, {"system_prompt", run.system_prompt},
@@ -318,6 +334,13 @@ workers::SubagentReport SwarmCrew::RunSubagent(const SubagentRun& run, int turn)
       RecordFailure(s);
       outcome.end = workers::AgentEnd::kFailed;
       outcome.error = s;
+    } else if (!tools_ready.ok()) {  // its report says why; the run goes on
+      outcome.end = workers::AgentEnd::kFailed;
+      outcome.error = tools_ready;
+      if (Status f = sink->Emit(EventKind::EVENT_KIND_AGENT_FINISHED, run.name, kCoordinatorName, OutcomePayload(outcome));
+          !f.ok()) {
+        RecordFailure(f);
+      }
     } else {
       SinkObserver observer(sink, run.name, kCoordinatorName, ctx_.cancelled, [this](Status st) { RecordFailure(st); });
       workers::Agent agent({run.name, spec_.max_subagent_steps, ctx_.cancelled, budget_, workers::kMinSubagentResultChars},

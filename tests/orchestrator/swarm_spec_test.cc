@@ -398,5 +398,74 @@ TEST_F(LoadSwarmConfigTest, SwarmToolsBudgetsAndTimeoutLoadAndBadOnesAreNamed) {
   EXPECT_THAT(negative.status().message(), HasSubstr("tool_timeout_ms"));
 }
 
+// --- builtin_tools and mcp_servers ---
+
+SwarmSpec WithRunTools() {
+  SwarmSpec spec;
+  spec.builtin_tools = {"calculator", "run_command"};
+  spec.mcp_servers = {{"memory", {"npx", "-y", "@modelcontextprotocol/server-memory"}, {{"MEMORY_FILE_PATH", "/tmp/m"}}},
+                      {"fs-2", {"mcp-server-filesystem", "/data"}, {}}};
+  return spec;
+}
+
+TEST(ValidateSwarmSpecTest, RunToolsAreCheckedNamingWhatIsWrong) {
+  EXPECT_TRUE(ValidateSwarmSpec(WithRunTools()).ok());
+  auto expect_bad = [](std::function<void(SwarmSpec&)> edit, const std::string& what) {
+    SwarmSpec spec = WithRunTools();
+    edit(spec);
+    Status s = ValidateSwarmSpec(spec, "request");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << what;
+    EXPECT_THAT(s.message(), HasSubstr(what));
+    EXPECT_THAT(s.message(), HasSubstr("request: "));
+  };
+  expect_bad([](SwarmSpec& s) { s.builtin_tools.push_back("web_search"); }, "unknown tool \"web_search\" (known: calculator, notes, run_command)");
+  expect_bad([](SwarmSpec& s) { s.builtin_tools.push_back("calculator"); }, "names \"calculator\" twice");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers[1].name = "my.fs"; }, "mcp_servers[1].name must be 1..32 characters");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers[1].name = ""; }, "mcp_servers[1].name");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers[1].name = "memory"; }, "\"memory\" is used twice");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers[0].command.clear(); }, "mcp_servers[0].command must name the program");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers[0].env["A=B"] = "x"; }, "invalid variable name \"A=B\"");
+  expect_bad([](SwarmSpec& s) { s.mcp_servers.resize(kMaxMcpServers + 1, s.mcp_servers[0]); }, "at most 16 servers");
+}
+
+TEST(SwarmSpecProtoTest, RunToolsTravel) {
+  const SwarmSpec spec = WithRunTools();
+  const tide::v1::SwarmRequest proto = SpecToProto(spec);
+  ASSERT_EQ(proto.mcp_servers_size(), 2);
+  EXPECT_EQ(proto.mcp_servers(0).env().at("MEMORY_FILE_PATH"), "/tmp/m");
+  const SwarmSpec back = SpecFromProto(proto);
+  EXPECT_EQ(back.builtin_tools, spec.builtin_tools);
+  EXPECT_EQ(back.mcp_servers, spec.mcp_servers);
+  EXPECT_TRUE(SpecFromProto(tide::v1::SwarmRequest()).mcp_servers.empty());
+}
+
+TEST_F(LoadSwarmConfigTest, RunToolsLoadAndBadOnesAreNamed) {
+  Result<SwarmSpec> spec = LoadSwarmConfig(Write("tools.json", R"({"items": 4, "builtin_tools": ["calculator", "run_command"],
+      "mcp_servers": [{"name": "memory", "command": ["npx", "-y", "@modelcontextprotocol/server-memory"],
+                       "env": {"MEMORY_FILE_PATH": "/tmp/m"}},
+                      {"name": "fs-2", "command": ["mcp-server-filesystem", "/data"]}]})"));
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->items, 4);
+  EXPECT_EQ(spec->builtin_tools, WithRunTools().builtin_tools);
+  EXPECT_EQ(spec->mcp_servers, WithRunTools().mcp_servers);
+  for (const auto& [text, what] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"builtin_tools": "calculator"})", "\"builtin_tools\": must be an array"},
+           {R"({"builtin_tools": [3]})", "must be an array of strings, got 3"},
+           {R"({"builtin_tools": ["shell"]})", "unknown tool \"shell\""},
+           {R"({"mcp_servers": {"name": "m"}})", "\"mcp_servers\": must be an array"},
+           {R"({"mcp_servers": [{"name": "m", "cmd": ["x"]}]})", "\"mcp_servers[0].cmd\": unknown field"},
+           {R"({"mcp_servers": [{"name": "m", "command": "npx"}]})", "mcp_servers[0].command\": must be an array"},
+           {R"({"mcp_servers": [{"name": "m", "command": ["x"], "env": {"A": 1}}]})", "mcp_servers[0].env.A\": must be a string"},
+           {R"({"mcp_servers": [{"name": "m"}]})", "mcp_servers[0].command must name the program"},
+           {R"({"mcp_servers": [{"name": "m", "command": ["x"]}], "typo": 1})", "typo"}}) {
+    const std::string path = Write("bad.json", text);
+    Result<SwarmSpec> bad = LoadSwarmConfig(path);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(bad.status().message(), HasSubstr(path)) << text;
+    EXPECT_THAT(bad.status().message(), HasSubstr(what)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace tide::orchestrator

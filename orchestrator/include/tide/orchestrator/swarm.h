@@ -4,6 +4,9 @@
 // Boost.Asio thread pool, each with its own context and its own subset of the world's
 // tools; only a sub-agent's final report enters the coordinator's context. When the
 // coordinator answers, the env's verifier scores the answer.
+// The spec's builtin_tools and mcp_servers (run_tools.h) are offered to the coordinator and
+// every sub-agent beside the world's tools; MCP servers start before the coordinator (one
+// that cannot start fails the run naming it) and stop when the run ends.
 //
 // Limits: max_subagents (a swarm tool call over it is an error observation, the run goes
 // on), steps per agent, a token and a tool-call budget shared by every agent of the run

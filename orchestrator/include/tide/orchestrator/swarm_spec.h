@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "tide/core/status.h"
 #include "tide/v1/orchestrator.pb.h"
@@ -15,6 +17,22 @@ inline constexpr int kMaxSubagentsLimit = 100;
 inline constexpr int kDefaultCoordinatorSteps = 15;
 inline constexpr int kDefaultSubagentSteps = 100;
 inline constexpr double kMaxTimeoutS = 7 * 24 * 3600.0;  // a week
+
+// Built-in tools a run may add by name (workers/builtin_tools.h, workers/sandbox_tool.h).
+inline const std::vector<std::string>& KnownBuiltinTools() {
+  static const std::vector<std::string> names = {"calculator", "notes", "run_command"};
+  return names;
+}
+inline constexpr int kMaxMcpServers = 16;
+
+// An MCP server (stdio) a run starts once, lists the tools of, offers to every agent as
+// "<name>__<tool>" and stops at its end.
+struct McpServerSpec {
+  std::string name;                        // [A-Za-z0-9_-], 1..32 characters, unique in the run
+  std::vector<std::string> command;        // argv, e.g. {"npx", "-y", "@modelcontextprotocol/server-memory"}
+  std::map<std::string, std::string> env;  // added to the server's environment
+  bool operator==(const McpServerSpec&) const = default;
+};
 
 struct SwarmSpec {
   std::string world = "research";
@@ -45,6 +63,12 @@ struct SwarmSpec {
   // A world tool call that has not answered after this long is abandoned and the agent
   // reads a timeout error (0 = no limit). At most kMaxToolTimeoutMs.
   int tool_timeout_ms = 0;
+  // Tools offered to the coordinator and every sub-agent beside the world's (a sub-agent
+  // given an explicit tool list gets only those): built-ins from KnownBuiltinTools() (notes
+  // and run_command are per agent: own notes, own scratch directory), and the tools of
+  // these MCP servers. tool_timeout_ms, when set, bounds their calls too.
+  std::vector<std::string> builtin_tools;
+  std::vector<McpServerSpec> mcp_servers;
 };
 inline constexpr int kMaxToolLatencyMs = 60000;
 inline constexpr int kMaxToolTimeoutMs = 3600 * 1000;
@@ -57,6 +81,8 @@ Status ValidateSwarmSpec(const SwarmSpec& spec, const std::string& source = "swa
 
 // Reads a swarm config file: a JSON object whose fields are SwarmSpec's names. Fields not
 // in the file keep the values of `defaults`; unknown fields are errors naming the file.
+// {"builtin_tools": ["calculator"], "mcp_servers": [{"name": "memory", "command": [...],
+// "env": {...}}]}.
 Result<SwarmSpec> LoadSwarmConfig(const std::string& path, const SwarmSpec& defaults = {});
 
 // Proto conversion; zeros in the request mean "default".

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tide/orchestrator/run_tools.h"
 #include "tide/orchestrator/swarm.h"
 #include "tide/workers/agent.h"
 #include "tide/workers/run_budget.h"
@@ -68,9 +69,10 @@ nlohmann::json OutcomePayload(const workers::AgentOutcome& outcome);
 class SwarmCrew {
  public:
   // `world_tools`: the episode's tools; each is wrapped by ctx.wrap_world_tool, then the
-  // simulated latency, then the timeout, as the spec asks.
+  // simulated latency, then the timeout, as the spec asks. `run_tools` (may be null): the
+  // built-in and MCP tools the spec adds, offered to every sub-agent beside the world's.
   SwarmCrew(const SwarmSpec& spec, const SwarmContext& ctx, std::vector<std::shared_ptr<workers::Tool>> world_tools,
-            workers::RunBudget* budget);
+            workers::RunBudget* budget, RunTools* run_tools = nullptr);
   ~SwarmCrew();
   SwarmCrew(const SwarmCrew&) = delete;
   SwarmCrew& operator=(const SwarmCrew&) = delete;
@@ -95,7 +97,7 @@ class SwarmCrew {
     std::string name;  // in events
     std::string system_prompt;
     std::string task;
-    std::vector<std::string> tools;  // empty: all the world's
+    std::vector<std::string> tools;  // empty: all the world's and the run's
     std::string defined_as;          // assign_task: the created agent's name
   };
 
@@ -111,6 +113,8 @@ class SwarmCrew {
   workers::RunBudget* budget_;
   std::vector<std::shared_ptr<workers::Tool>> world_tools_;
   std::vector<std::string> world_tool_names_;
+  RunTools* run_tools_;
+  std::vector<std::string> offered_names_;  // the world's, then the run's: what a sub-agent may get
 
   mutable std::mutex mu_;
   Status failure_;
