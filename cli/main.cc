@@ -71,6 +71,8 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
     if (cmd.count("--max-tokens")) merged.max_tokens = spec.max_tokens;
     if (cmd.count("--max-tool-calls")) merged.max_tool_calls = spec.max_tool_calls;
     if (cmd.count("--tool-timeout-ms")) merged.tool_timeout_ms = spec.tool_timeout_ms;
+    if (cmd.count("--builtin-tools")) merged.builtin_tools = spec.builtin_tools;
+    if (cmd.count("--mcp-server")) merged.mcp_servers = spec.mcp_servers;
     spec = merged;
   }
   if (Status s = orchestrator::ValidateSwarmSpec(spec, "tide swarm"); !s.ok()) return Fail(s);
@@ -308,6 +310,22 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0, orchestrator::kMaxToolCallsLimit));
   swarm->add_option("--tool-timeout-ms", spec.tool_timeout_ms, "a world tool call unanswered after this is a timeout error (0 = none)")
       ->check(CLI::Range(0, orchestrator::kMaxToolTimeoutMs));
+  swarm->add_option("--builtin-tools", spec.builtin_tools,
+                    "built-in tools for every agent beside the world's: calculator, notes, run_command (sandboxed shell)")
+      ->delimiter(',');
+  swarm->add_option_function<std::vector<std::string>>(
+      "--mcp-server",
+      [&spec](const std::vector<std::string>& values) {
+        for (const std::string& v : values) {  // NAME=COMMAND ARGS... (split on spaces; env: use --config)
+          const size_t eq = v.find('=');
+          if (eq == std::string::npos) throw CLI::ValidationError("--mcp-server", "expected NAME=COMMAND [ARGS...], got " + v);
+          orchestrator::McpServerSpec server{v.substr(0, eq), {}, {}};
+          std::istringstream words(v.substr(eq + 1));
+          for (std::string w; words >> w;) server.command.push_back(w);
+          spec.mcp_servers.push_back(std::move(server));
+        }
+      },
+      "an MCP server (stdio) the run starts; its tools are offered as NAME__TOOL (repeatable)");
 
   ServeArgs serve_args;
   orchestrator::ServerOptions& serve_options = serve_args.server;
