@@ -28,6 +28,7 @@ namespace tide::orchestrator {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using nlohmann::json;
 using testing::RecordingSink;
 using testing::Reply;
@@ -264,6 +265,45 @@ TEST(SwarmRunToolsTest, AServerThatCannotStartFailsTheRunNamingIt) {
   Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("mcp server \"ghost\""));
+}
+
+TEST(SwarmRunToolsTest, ACreatedAgentKeepsItsNotesAcrossAssignmentsAndOthersDoNotSeeThem) {
+  SwarmSpec spec = testing::ResearchSpec(4, 4);
+  spec.swarm_tools = "create_assign";
+  spec.builtin_tools = {"notes"};
+  std::mutex mu;
+  std::map<std::string, std::string> read_back;  // sub-agent context -> what its notes read gave
+  ScriptedPolicy policy([&](const workers::PolicyRequest& req) -> Result<workers::PolicyResponse> {
+    const int turn = Turn(req);
+    if (req.agent != kCoordinatorName) {
+      const std::string task = (*req.messages)[1].content;
+      if (turn == 0 && task == "remember") {
+        return Call("w", "notes", {{"action", "write"}, {"key", "k"}, {"text", "kept across assignments"}});
+      }
+      if (turn == 0) return Call("r", "notes", {{"action", "read"}, {"key", "k"}});
+      std::lock_guard<std::mutex> lock(mu);
+      if (req.messages->back().role == "tool") read_back[req.agent] = req.messages->back().content;
+      return Reply(workers::Message::Assistant("done with " + task + " as " + req.agent));
+    }
+    auto assign = [](const std::string& id, const std::string& agent, const std::string& task) {
+      return Call(id, workers::kAssignTaskTool, workers::AssignArguments({agent, task}));
+    };
+    switch (turn) {
+      case 0: return Call("c0", workers::kCreateSubagentTool, workers::CreateArguments({"w", "You keep notes.", {"notes"}}));
+      case 1: return Call("c1", workers::kCreateSubagentTool, workers::CreateArguments({"v", "You keep notes.", {}}));
+      case 2: return assign("c2", "w", "remember");
+      case 3: return assign("c3", "w", "recall");
+      case 4: return assign("c4", "v", "recall");
+      default: return Reply(workers::Message::Assistant("no table"));
+    }
+  });
+  RecordingSink sink;
+  Result<tide::v1::RunResult> r = RunSwarm(spec, &policy, &sink);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->subagents(), 3);
+  EXPECT_THAT(read_back["w#2"], HasSubstr("kept across assignments"));  // w's second context, same notes
+  EXPECT_THAT(read_back["v"], HasSubstr("error"));                      // v has notes of its own
+  EXPECT_THAT(read_back["v"], Not(HasSubstr("kept across assignments")));
 }
 
 }  // namespace
