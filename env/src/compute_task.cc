@@ -4,24 +4,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
-#include <sstream>
+
+#include "task_text.h"
 
 namespace tide::env {
 namespace {
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> Words(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
+using task_text::Trim;
+using task_text::Words;
 
 bool IsPeriod(const std::string& p) {
   return p.size() == 7 && p[4] == '-' && std::all_of(p.begin(), p.begin() + 4, ::isdigit) && std::isdigit(p[5]) &&
@@ -122,9 +112,7 @@ std::string FormatComputeSteps(const ComputeSpec& spec) {
 }
 
 Result<ComputeSpec> ParseComputeSteps(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(Trim(line));
+  std::vector<std::string> lines = task_text::Lines(text);
   size_t at = 0;
   while (at < lines.size() && lines[at].compare(0, 7, "Steps (") != 0) ++at;
   if (at == lines.size()) return InvalidArgument("compute task: no \"Steps (n):\" block found");

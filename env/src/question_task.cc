@@ -2,19 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <sstream>
 
+#include "task_text.h"
 #include "tide/env/graph_schema.h"
 
 namespace tide::env {
 namespace {
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
+using task_text::Trim;
 
 std::string FieldLine(const std::string& name) {
   const GraphField* f = FindGraphField(name);
@@ -87,9 +82,7 @@ std::string FormatQuestionTask(const QuestionSpec& q) {
 }
 
 Result<QuestionSpec> ParseQuestionTask(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(Trim(line));
+  std::vector<std::string> lines = task_text::Lines(text);
   size_t at = 0;
   QuestionSpec q;
   for (; at < lines.size(); ++at) {

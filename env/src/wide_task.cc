@@ -1,27 +1,15 @@
 #include "tide/env/wide_task.h"
 
 #include <cstdlib>
-#include <sstream>
 
+#include "task_text.h"
 #include "tide/env/research_schema.h"
 
 namespace tide::env {
 namespace {
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(Trim(line));
-  return out;
-}
+using task_text::Lines;
+using task_text::Trim;
 
 // "Columns (12):" -> 12 when `line` is that header for `word`; -1 otherwise.
 int HeaderCount(const std::string& line, const std::string& word) {
