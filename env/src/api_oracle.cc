@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "tide/env/api_task.h"
+#include "tide/env/api_user.h"
 #include "tide/env/oracle_context.h"
 #include "tide/workers/swarm_protocol.h"
 
@@ -286,6 +287,50 @@ class StepPlanner {
   Plan plan_;
 };
 
+// What a held-back detail is, in words, for the question.
+std::string DetailWords(const ApiStep& s, ApiDetail what) {
+  switch (what) {
+    case ApiDetail::kOwnerName:
+      return "the name of the " + s.owner;
+    case ApiDetail::kValue:
+      return "the " + s.field + " to set";
+    case ApiDetail::kThreshold:
+      return "the " + s.above_field + " threshold";
+  }
+  return "it";
+}
+
+// Fills the step's held-back details from the user's answers to earlier ask_user calls
+// and plans one question for each detail still unknown. True when none is left. The
+// oracle learns a detail only from the user, never from the goal.
+bool AskForDetails(ApiStep& step, const std::vector<PastCall>& calls, bool can_ask, Plan& plan) {
+  const std::vector<ApiHiddenDetail> hidden = step.hidden;
+  for (const ApiHiddenDetail& h : hidden) {
+    const std::string placeholder = ApiDetailPlaceholder(h.label);
+    if (!can_ask) {
+      plan.failures.push_back(placeholder + " is held back and no " + kAskUserTool + " tool is offered");
+      continue;
+    }
+    std::optional<json> value;
+    int asked = 0;
+    for (const PastCall& c : calls) {
+      if (!c.answered || c.call.name != kAskUserTool) continue;
+      if (DetailLabelsIn(c.arguments.value("question", "")) != std::vector<int>{h.label}) continue;
+      ++asked;
+      if (KindOf(c) != ErrorKind::kNone) continue;
+      if (Result<json> v = ParseUserReply(c.observation); v.ok()) value = *v;
+    }
+    if (value) {
+      if (Status s = RevealDetail(step, h.label, *value); !s.ok()) plan.failures.push_back(s.message());
+    } else if (asked >= kApiOracleMaxTries) {
+      plan.failures.push_back("the user did not tell " + placeholder + " after " + std::to_string(asked) + " questions");
+    } else {
+      plan.next.emplace_back(kAskUserTool, json{{"question", "What is " + placeholder + " (" + DetailWords(step, h.what) + ")?"}});
+    }
+  }
+  return step.hidden.empty() && plan.failures.empty();
+}
+
 int MaxSubagents(const workers::ToolSpec& spawn) {
   const json max = spawn.parameters.value("properties", json::object()).value("subagents", json::object()).value("maxItems", json());
   return max.is_number_integer() && max.get<int>() > 0 ? max.get<int>() : kDefaultMaxSubagents;
@@ -317,8 +362,11 @@ Result<workers::Message> ApiOperatorTurn(const workers::PolicyRequest& request, 
   std::vector<std::pair<std::string, json>> next;
   std::vector<std::string> lines;
   size_t done = 0;
+  const bool can_ask = FindSpec(request, kAskUserTool) != nullptr;
   for (size_t i = 0; i < task.steps.size(); ++i) {
-    Plan plan = StepPlanner(task.steps[i], calls, request).Run();
+    ApiStep& step = task.steps[i];
+    Plan plan;
+    if (step.hidden.empty() || AskForDetails(step, calls, can_ask, plan)) plan = StepPlanner(step, calls, request).Run();
     next.insert(next.end(), plan.next.begin(), plan.next.end());
     if (!plan.failures.empty()) {
       lines.push_back(std::to_string(i + 1) + ". failed: " + Join(plan.failures, "; "));

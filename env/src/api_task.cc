@@ -10,6 +10,7 @@ using nlohmann::json;
 
 constexpr char kGoalHeader[] = "API goal (";
 constexpr char kForbidPrefix[] = "- Never call ";
+constexpr char kPlaceholderLead[] = "[detail ";
 
 std::string Capitalised(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -81,10 +82,35 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-Result<std::string> QuotedName(Cursor& c) {
+// "[detail N]" at the cursor: N, recorded in `step` as hiding `what`; 0 when there is none.
+Result<int> Placeholder(Cursor& c, ApiStep& step, ApiDetail what) {
+  if (!c.TryLit(kPlaceholderLead)) return 0;
+  TIDE_ASSIGN_OR_RETURN(json n, c.Value());
+  if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > 1000000) {
+    return InvalidArgument("a detail placeholder needs a number >= 1, got " + n.dump());
+  }
+  TIDE_RETURN_IF_ERROR(c.Lit("]"));
+  step.hidden.push_back({what, static_cast<int>(n.get<int64_t>())});
+  return step.hidden.back().label;
+}
+
+// The owner part of every step: `customer "Ana Silva"` or `customer [detail 1]`.
+Status Owner(Cursor& c, ApiStep& s) {
+  TIDE_ASSIGN_OR_RETURN(s.owner, c.Word());
+  TIDE_RETURN_IF_ERROR(c.Lit(" "));
+  TIDE_ASSIGN_OR_RETURN(int label, Placeholder(c, s, ApiDetail::kOwnerName));
+  if (label > 0) return Status::Ok();
   TIDE_ASSIGN_OR_RETURN(json v, c.Value());
   if (!v.is_string()) return InvalidArgument("expected a quoted name, got " + v.dump());
-  return v.get<std::string>();
+  s.owner_name = v.get<std::string>();
+  return Status::Ok();
+}
+
+// A JSON value, or a placeholder hiding `what` (the value is then left null).
+Result<json> ValueOrPlaceholder(Cursor& c, ApiStep& s, ApiDetail what) {
+  TIDE_ASSIGN_OR_RETURN(int label, Placeholder(c, s, what));
+  if (label > 0) return json();
+  return c.Value();
 }
 
 }  // namespace
@@ -92,20 +118,33 @@ Result<std::string> QuotedName(Cursor& c) {
 bool ApiStep::operator==(const ApiStep& o) const {
   return kind == o.kind && noun == o.noun && owner == o.owner && owner_name == o.owner_name && status == o.status &&
          verbs == o.verbs && above_field == o.above_field && above == o.above && field == o.field && value == o.value &&
-         fields == o.fields;
+         fields == o.fields && hidden == o.hidden;
+}
+
+std::string ApiDetailPlaceholder(int label) { return kPlaceholderLead + std::to_string(label) + "]"; }
+
+int HiddenLabel(const ApiStep& step, ApiDetail what) {
+  for (const ApiHiddenDetail& h : step.hidden) {
+    if (h.what == what) return h.label;
+  }
+  return 0;
 }
 
 std::string ApiStepText(const ApiStep& s) {
-  const std::string owner = s.owner + " " + json(s.owner_name).dump();
+  auto shown = [&](ApiDetail what, const json& v) {
+    const int label = HiddenLabel(s, what);
+    return label > 0 ? ApiDetailPlaceholder(label) : v.dump();
+  };
+  const std::string owner = s.owner + " " + shown(ApiDetail::kOwnerName, s.owner_name);
   switch (s.kind) {
     case ApiStepKind::kTransition: {
       std::string t = Capitalised(s.verbs.at(0)) + " every " + s.status + " " + s.noun + " of " + owner;
-      if (!s.above_field.empty()) t += " whose " + s.above_field + " is above " + std::to_string(s.above);
+      if (!s.above_field.empty()) t += " whose " + s.above_field + " is above " + shown(ApiDetail::kThreshold, s.above);
       if (s.verbs.size() > 1) t += ", then " + s.verbs[1] + " each of them";
       return t + ".";
     }
     case ApiStepKind::kUpdate:
-      return "Set the " + s.field + " of every " + s.status + " " + s.noun + " of " + owner + " to " + s.value.dump() + ".";
+      return "Set the " + s.field + " of every " + s.status + " " + s.noun + " of " + owner + " to " + shown(ApiDetail::kValue, s.value) + ".";
     case ApiStepKind::kCreate:
       return "Create " + Article(s.noun) + " " + s.noun + " for " + owner + " with these fields: " + s.fields.dump() + ".";
   }
@@ -123,19 +162,15 @@ Result<ApiStep> ParseApiStep(const std::string& sentence) {
     TIDE_RETURN_IF_ERROR(c.Lit(" "));
     TIDE_ASSIGN_OR_RETURN(s.noun, c.Word());
     TIDE_RETURN_IF_ERROR(c.Lit(" of "));
-    TIDE_ASSIGN_OR_RETURN(s.owner, c.Word());
-    TIDE_RETURN_IF_ERROR(c.Lit(" "));
-    TIDE_ASSIGN_OR_RETURN(s.owner_name, QuotedName(c));
+    TIDE_RETURN_IF_ERROR(Owner(c, s));
     TIDE_RETURN_IF_ERROR(c.Lit(" to "));
-    TIDE_ASSIGN_OR_RETURN(s.value, c.Value());
+    TIDE_ASSIGN_OR_RETURN(s.value, ValueOrPlaceholder(c, s, ApiDetail::kValue));
   } else if (c.TryLit("Create ")) {
     s.kind = ApiStepKind::kCreate;
     if (!c.TryLit("an ")) TIDE_RETURN_IF_ERROR(c.Lit("a "));
     TIDE_ASSIGN_OR_RETURN(s.noun, c.Word());
     TIDE_RETURN_IF_ERROR(c.Lit(" for "));
-    TIDE_ASSIGN_OR_RETURN(s.owner, c.Word());
-    TIDE_RETURN_IF_ERROR(c.Lit(" "));
-    TIDE_ASSIGN_OR_RETURN(s.owner_name, QuotedName(c));
+    TIDE_RETURN_IF_ERROR(Owner(c, s));
     TIDE_RETURN_IF_ERROR(c.Lit(" with these fields: "));
     TIDE_ASSIGN_OR_RETURN(s.fields, c.Value());
     if (!s.fields.is_object()) return InvalidArgument("the fields of a create step must be a JSON object: " + sentence);
@@ -152,15 +187,13 @@ Result<ApiStep> ParseApiStep(const std::string& sentence) {
     TIDE_RETURN_IF_ERROR(c.Lit(" "));
     TIDE_ASSIGN_OR_RETURN(s.noun, c.Word());
     TIDE_RETURN_IF_ERROR(c.Lit(" of "));
-    TIDE_ASSIGN_OR_RETURN(s.owner, c.Word());
-    TIDE_RETURN_IF_ERROR(c.Lit(" "));
-    TIDE_ASSIGN_OR_RETURN(s.owner_name, QuotedName(c));
+    TIDE_RETURN_IF_ERROR(Owner(c, s));
     if (c.TryLit(" whose ")) {
       TIDE_ASSIGN_OR_RETURN(s.above_field, c.Word());
       TIDE_RETURN_IF_ERROR(c.Lit(" is above "));
-      TIDE_ASSIGN_OR_RETURN(json above, c.Value());
-      if (!above.is_number_integer()) return InvalidArgument("the threshold must be an integer: " + sentence);
-      s.above = above.get<int64_t>();
+      TIDE_ASSIGN_OR_RETURN(json above, ValueOrPlaceholder(c, s, ApiDetail::kThreshold));
+      if (!above.is_null() && !above.is_number_integer()) return InvalidArgument("the threshold must be an integer: " + sentence);
+      if (!above.is_null()) s.above = above.get<int64_t>();
     }
     if (c.TryLit(", then ")) {
       TIDE_ASSIGN_OR_RETURN(std::string second, c.Word());
@@ -181,6 +214,14 @@ std::string FormatApiTask(const ApiTaskSpec& task) {
   for (size_t i = 0; i < task.steps.size(); ++i) o << i + 1 << ". " << ApiStepText(task.steps[i]) << "\n";
   o << "\nRules:\n- Change only the records that a step asks you to change; leave every other record as it is.\n";
   for (const std::string& t : task.forbidden_tools) o << kForbidPrefix << t << ".\n";
+  size_t hidden = 0;
+  for (const ApiStep& s : task.steps) hidden += s.hidden.size();
+  if (hidden > 0) {
+    o << "\nThe user held back " << hidden << (hidden == 1 ? " detail" : " details")
+      << " of the goal, written " << kPlaceholderLead << "N]. Ask the user for each one with the ask_user tool, "
+         "one detail a question, naming it as written (for example: \"What is " << kPlaceholderLead << "N]?\"); "
+         "never guess one.\n";
+  }
   o << "\nThe API fails now and then. A \"503\" or \"429\" error was not applied: retry the call. A \"504\" "
        "timeout may or may not have been applied: read the record before retrying (a create retried with the "
        "same request_id never makes a duplicate).\n"

@@ -54,28 +54,36 @@ std::vector<std::string> ToolPattern(const ApiStep& s) {
 }  // namespace
 
 ApiEpisode::ApiEpisode(std::shared_ptr<const ApiSuite> suite, ApiState initial, ApiState goal, ApiTaskSpec task,
-                       std::vector<ApiGoalStep> steps, ApiFailureOptions failures)
+                       std::vector<ApiGoalStep> steps, ApiFailureOptions failures, std::optional<ApiDialogue> dialogue,
+                       uint64_t dialogue_seed)
     : suite_(std::move(suite)),
       initial_(std::move(initial)),
       goal_(std::move(goal)),
       task_(std::move(task)),
+      shown_(dialogue ? dialogue->shown : task_),
       steps_(std::move(steps)),
       failure_rate_(failures.rate) {
   simulator_ = std::make_shared<ApiSimulator>(suite_, initial_, failures);
   tools_ = MakeApiTools(simulator_);
+  if (dialogue) {
+    user_ = std::make_shared<ApiUserSimulator>(std::move(dialogue->details), std::move(dialogue->persona), dialogue_seed);
+    tools_.push_back(MakeAskUserTool(user_));
+  }
 }
 
 json ApiEpisode::public_task() const {
   json steps = json::array();
   json pattern = json::array();
-  for (const ApiStep& s : task_.steps) {
+  for (const ApiStep& s : shown_.steps) {
     steps.push_back(ApiStepText(s));
-    pattern.push_back(ToolPattern(s));
+    json p = ToolPattern(s);
+    if (!s.hidden.empty()) p.insert(p.begin(), kAskUserTool);
+    pattern.push_back(p);
   }
   json domains = json::array();
   for (const ApiDomain& d : suite_->domains) domains.push_back(d.noun);
-  return {{"world", kApiWorldName},
-          {"family", kApiGoalFamily},
+  json out = {{"world", kApiWorldName},
+          {"family", family()},
           {"items", task_.steps.size()},
           {"category", suite_->category},
           {"domains", domains},
@@ -86,6 +94,8 @@ json ApiEpisode::public_task() const {
            {{"criteria", kCriteria},
             {"forbidden", {{"tools", task_.forbidden_tools}, {"change_records_outside_the_goal", true}}},
             {"expected_tool_pattern", pattern}}}};
+  if (user_) out["user"] = {{"persona", user_->persona()}, {"held_back_details", user_->details().size()}};
+  return out;
 }
 
 json ApiEpisode::GoalStateJson() const {
@@ -207,9 +217,9 @@ std::string ApiWorld::description() const {
 }
 
 Result<std::unique_ptr<ApiEpisode>> ApiWorld::ResetApi(const TaskParams& params) const {
-  if (!params.family.empty() && params.family != kApiGoalFamily) {
+  if (!params.family.empty() && params.family != kApiGoalFamily && params.family != kApiDialogueFamily) {
     return InvalidArgument("family: unknown task family \"" + params.family + "\" for world \"" + kApiWorldName +
-                           "\" (known: " + kApiGoalFamily + ")");
+                           "\" (known: " + kApiGoalFamily + ", " + kApiDialogueFamily + ")");
   }
   if (params.items < 1 || params.items > kApiMaxItems) {
     return InvalidArgument("items (goal steps) must be in 1.." + std::to_string(kApiMaxItems) + ", got " +
@@ -237,8 +247,10 @@ Result<std::unique_ptr<ApiEpisode>> ApiWorld::ResetApi(const TaskParams& params)
   ApiFailureOptions failures;
   failures.rate = params.failure_rate < 0 ? kApiDefaultFailureRate : params.failure_rate;
   failures.seed = params.seed ^ 0x5eedfa11u;
+  std::optional<ApiDialogue> dialogue;
+  if (params.family == kApiDialogueFamily) dialogue = HideApiDetails(g.task, params.seed);
   return std::make_unique<ApiEpisode>(std::move(g.suite), std::move(g.initial), std::move(g.goal), std::move(g.task),
-                                      std::move(g.steps), failures);
+                                      std::move(g.steps), failures, std::move(dialogue), params.seed);
 }
 
 Result<std::unique_ptr<Episode>> ApiWorld::Reset(const TaskParams& params) const {

@@ -76,10 +76,10 @@ void ApplyGoal(const ApiEpisode& e) {
 TEST(ApiWorldTest, RegisteredAndValidatesParams) {
   Result<const World*> w = FindWorld("api");
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  EXPECT_EQ((*w)->task_families(), std::vector<std::string>{"api-goal"});
+  EXPECT_EQ((*w)->task_families(), (std::vector<std::string>{"api-goal", "api-dialogue"}));
   TaskParams p;
   p.family = "wide";
-  EXPECT_NE((*w)->Reset(p).status().message().find("known: api-goal"), std::string::npos);
+  EXPECT_NE((*w)->Reset(p).status().message().find("known: api-goal, api-dialogue"), std::string::npos);
   for (auto bad : std::vector<std::function<void(TaskParams&)>>{
            [](TaskParams& t) { t.items = 0; }, [](TaskParams& t) { t.items = 201; },
            [](TaskParams& t) { t.distractors = -2; }, [](TaskParams& t) { t.failure_rate = 0.9; },

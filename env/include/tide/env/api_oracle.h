@@ -13,6 +13,10 @@
 // value); creates are retried with the same request_id. Any other error (404, 409, 422)
 // fails the step, as do 6 failed calls in a row on one record. Then it answers with a per-step
 // summary.
+// Held-back details (api-dialogue, api_user.h): a step with "[detail N]" placeholders first
+// asks the user through ask_user, one question a detail ("What is [detail N] (the name of
+// the customer)?"), takes the first JSON value of the reply, and only then plans the step;
+// without an ask_user tool the step fails (it never guesses).
 // Coordinator (spawn_subagents offered): splits the steps into min(maxItems, steps)
 // contiguous groups, spawns one operator per group with the same task format (the group's
 // steps, the same rules), respawns once the groups whose operator did not finish or

@@ -9,6 +9,11 @@
 //   Set the priority of every open ticket of user "Bo Chen" to "high".
 //   Create an order for customer "Ana Silva" with these fields: {"amount":120.5,"currency":"EUR"}.
 //
+// A step of a dialogue task (api_user.h) may hold a detail back: the owner's name, an
+// update's value or a threshold is written "[detail N]" instead, and the step lists it in
+// `hidden` (N numbers the details of the whole task from 1). The task text then says how to
+// ask the user for them; ParseApiTask reads the placeholders back into `hidden`.
+//
 // Pure functions; thread-safe.
 #pragma once
 
@@ -23,6 +28,15 @@ namespace tide::env {
 
 enum class ApiStepKind { kTransition, kUpdate, kCreate };
 
+// What a "[detail N]" placeholder stands for.
+enum class ApiDetail { kOwnerName, kValue, kThreshold };
+
+struct ApiHiddenDetail {
+  ApiDetail what = ApiDetail::kOwnerName;
+  int label = 0;  // N of "[detail N]", >= 1
+  bool operator==(const ApiHiddenDetail& o) const { return what == o.what && label == o.label; }
+};
+
 struct ApiStep {
   ApiStepKind kind = ApiStepKind::kTransition;
   std::string noun;        // the record type, e.g. "order"
@@ -35,6 +49,7 @@ struct ApiStep {
   std::string field;                             // kUpdate: the field to set ...
   nlohmann::json value;                          // ... to this value
   nlohmann::json fields = nlohmann::json::object();  // kCreate: the new record's fields
+  std::vector<ApiHiddenDetail> hidden;  // details written as "[detail N]"; their fields are left empty
 
   bool operator==(const ApiStep& o) const;
 };
@@ -44,6 +59,11 @@ struct ApiTaskSpec {
   std::vector<ApiStep> steps;
   std::vector<std::string> forbidden_tools;
 };
+
+// The placeholder of a held-back detail: "[detail 3]".
+std::string ApiDetailPlaceholder(int label);
+// The label of a hidden detail, if the step holds back `what`; 0 otherwise.
+int HiddenLabel(const ApiStep& step, ApiDetail what);
 
 std::string ApiStepText(const ApiStep& step);
 // INVALID_ARGUMENT naming what did not match when `sentence` is not a step sentence.

@@ -18,17 +18,23 @@
 // (= 0.1) or 0..0.5, the chance a tool call fails (api_simulator.h); columns and hops must
 // be 0.
 //
+// Family "api-dialogue" (api_user.h): the same goal, state and verifier, but the prompt
+// holds details back as "[detail N]" and the episode adds the ask_user tool, whose
+// simulated user reveals them; prompt() and public_task() show only the held-back task.
+//
 // Thread safety: ApiWorld is stateless; an ApiEpisode's tools and Verify may be used from
 // any thread (the simulator locks).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "tide/env/api_simulator.h"
 #include "tide/env/api_task.h"
+#include "tide/env/api_user.h"
 #include "tide/env/world.h"
 
 namespace tide::env {
@@ -47,19 +53,23 @@ struct ApiGoalStep {
 
 class ApiEpisode : public Episode {
  public:
+  // `dialogue`: for api-dialogue, what the user shows and holds back (its seed words the replies).
   ApiEpisode(std::shared_ptr<const ApiSuite> suite, ApiState initial, ApiState goal, ApiTaskSpec task,
-             std::vector<ApiGoalStep> steps, ApiFailureOptions failures);
+             std::vector<ApiGoalStep> steps, ApiFailureOptions failures,
+             std::optional<ApiDialogue> dialogue = std::nullopt, uint64_t dialogue_seed = 0);
 
   std::string world() const override { return kApiWorldName; }
-  std::string family() const override { return kApiGoalFamily; }
-  std::string prompt() const override { return FormatApiTask(task_); }
+  std::string family() const override { return user_ ? kApiDialogueFamily : kApiGoalFamily; }
+  std::string prompt() const override { return FormatApiTask(shown_); }
   nlohmann::json public_task() const override;
   std::vector<std::shared_ptr<workers::Tool>> tools() const override { return tools_; }
   Verdict Verify(const std::string& answer_text) const override;
 
   // For tests and data checks; never shown to agents.
   const ApiSuite& suite() const { return *suite_; }
-  const ApiTaskSpec& task() const { return task_; }
+  const ApiTaskSpec& task() const { return task_; }        // the full goal
+  const ApiTaskSpec& shown_task() const { return shown_; }  // as the prompt tells it
+  const ApiUserSimulator* user() const { return user_.get(); }  // null for api-goal
   const ApiState& initial_state() const { return initial_; }
   const ApiState& goal_state() const { return goal_; }
   nlohmann::json GoalStateJson() const;  // the answer: every record as the goal wants it
@@ -70,7 +80,9 @@ class ApiEpisode : public Episode {
   ApiState initial_;
   ApiState goal_;
   ApiTaskSpec task_;
+  ApiTaskSpec shown_;
   std::vector<ApiGoalStep> steps_;
+  std::shared_ptr<const ApiUserSimulator> user_;
   std::shared_ptr<ApiSimulator> simulator_;
   std::vector<std::shared_ptr<workers::Tool>> tools_;
   double failure_rate_ = 0;
@@ -80,7 +92,7 @@ class ApiWorld : public World {
  public:
   std::string name() const override { return kApiWorldName; }
   std::string description() const override;
-  std::vector<std::string> task_families() const override { return {kApiGoalFamily}; }
+  std::vector<std::string> task_families() const override { return {kApiGoalFamily, kApiDialogueFamily}; }
   Result<std::unique_ptr<Episode>> Reset(const TaskParams& params) const override;
   Result<std::unique_ptr<ApiEpisode>> ResetApi(const TaskParams& params) const;
 };
