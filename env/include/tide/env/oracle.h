@@ -16,6 +16,8 @@
 //    (the calls run in order, so the agents exist when the tasks arrive, and the tasks run
 //    in parallel); entities still missing are assigned once more to the researchers it
 //    created; then it answers with the merged table;
+//  * the api and single-value coordinators (api_oracle.h, oracle_families.h) work under
+//    either pair of swarm tools as well (CreateAssignViaSpawn);
 //  * researcher (otherwise): turn 1 searches every entity (parallel calls), turn 2 opens
 //    each hit whose title is exactly the entity (one wider search first where none is),
 //    turn 3 reads each column out of the opened profile and answers with the table;
