@@ -45,6 +45,9 @@ McpServerSpec TestServer(std::vector<std::string> flags = {}) {
   return s;
 }
 
+#define SKIP_WITHOUT_PYTHON()                                                                     \
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "python3 runs the MCP test server; it is missing"
+
 std::string SkipReasonForMemory() {
   if (std::system("node --version >/dev/null 2>&1") != 0) return "node is not installed (scripts/setup.sh installs it)";
   if (!fs::exists(kMemoryServer)) return "@modelcontextprotocol/server-memory is not installed in tests/e2e/node";
@@ -97,6 +100,7 @@ TEST(RunToolsTest, BuiltinsArePerAgentAndScratchGoesWithTheRun) {
 }
 
 TEST(RunToolsTest, AServerThatCannotStartFailsNamingIt) {
+  SKIP_WITHOUT_PYTHON();
   SwarmSpec spec;
   spec.mcp_servers = {{"ghost", {"/nonexistent/tide-mcp-server"}, {}}};
   auto tools = RunTools::Start(spec);
@@ -111,6 +115,7 @@ TEST(RunToolsTest, AServerThatCannotStartFailsNamingIt) {
 }
 
 TEST(RunToolsTest, ServerToolsAreNamedWithTheServerAndADeadServerGivesErrorObservations) {
+  SKIP_WITHOUT_PYTHON();
   SwarmSpec spec;
   spec.builtin_tools = {"calculator"};
   spec.mcp_servers = {TestServer()};
@@ -236,6 +241,7 @@ TEST(SwarmRunToolsTest, EveryAgentIsOfferedTheRunToolsAndTheirCallsReachTheServe
 }
 
 TEST(SwarmRunToolsTest, ADeadServerMidRunGivesErrorObservationsAndTheRunEnds) {
+  SKIP_WITHOUT_PYTHON();
   SwarmSpec spec = testing::ResearchSpec(4, 4);
   spec.mcp_servers = {TestServer()};
   std::vector<std::string> observations;
