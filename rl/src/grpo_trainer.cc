@@ -39,6 +39,7 @@ Result<GrpoResult> TrainGrpo(engine::ModelWeights* weights, std::span<const std:
   schedule.warmup_steps = o.warmup_steps;
   schedule.min_lr_ratio = o.min_lr_ratio;
   engine::Gradients grads = model.ZeroGradients();
+  const bool bias_update = weights->config.use_expert_bias;
 
   for (int step = result.resumed_from + 1; step <= o.steps; ++step) {
     GrpoStepStats st;
@@ -70,7 +71,11 @@ Result<GrpoResult> TrainGrpo(engine::ModelWeights* weights, std::span<const std:
     const double lr_scale = engine::LrScale(schedule, step);
     st.lr = o.optimizer.lr * lr_scale;
     if (!batch.empty()) {
-      TIDE_ASSIGN_OR_RETURN(st.policy, PolicyGradientStep(model, opt, batch, o.policy, &grads, static_cast<float>(lr_scale)));
+      engine::ExpertLoad load;
+      PolicyGradientOptions po = o.policy;
+      if (bias_update) po.expert_load = &load;
+      TIDE_ASSIGN_OR_RETURN(st.policy, PolicyGradientStep(model, opt, batch, po, &grads, static_cast<float>(lr_scale)));
+      if (bias_update) TIDE_RETURN_IF_ERROR(model.UpdateExpertBias(load, o.expert_bias_gamma));
       st.updated = true;
     }
     result.steps = step;

@@ -73,12 +73,14 @@ Result<Packed> Pack(const engine::ModelConfig& c, std::span<const Rollout> rollo
 }
 
 // Runs the forward; returns the logits divided by the temperature.
-Result<engine::Tensor> ScaledLogits(engine::Model& model, const Packed& p, float temperature, bool keep) {
+Result<engine::Tensor> ScaledLogits(engine::Model& model, const Packed& p, float temperature, bool keep,
+                                    engine::ExpertLoad* load = nullptr) {
   std::vector<engine::SequenceInput> seqs;
   for (const auto& in : p.inputs) seqs.push_back({in, {}, nullptr});
   engine::ForwardOptions fo;
   fo.keep_activations = keep;
   fo.forced_routing = p.replay ? &p.routing : nullptr;
+  fo.expert_load = load;
   TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, model.ForwardBatch(seqs, fo));
   if (temperature != 1.f) {
     const float inv = 1.f / temperature;
@@ -123,7 +125,7 @@ Result<PolicyGradientStats> PolicyGradientBackward(engine::Model& model, std::sp
   }
   const engine::ModelConfig& c = model.config();
   TIDE_ASSIGN_OR_RETURN(Packed p, Pack(c, rollouts, o.routing_replay));
-  TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, ScaledLogits(model, p, temperature, true));
+  TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, ScaledLogits(model, p, temperature, true, o.expert_load));
   std::vector<float> row_lp(static_cast<size_t>(p.rows));
   TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), nullptr, p.rows, c.vocab_size, 0.f,
                                             row_lp.data(), nullptr)

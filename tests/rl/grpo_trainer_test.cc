@@ -1,6 +1,7 @@
 #include "tide/rl/grpo_trainer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
@@ -143,6 +144,28 @@ TEST(GrpoTrainer, DynamicSamplingSkipsGroupsWithoutSignal) {
     EXPECT_FALSE(s.updated);
   }
   EXPECT_EQ(w.lm_head.data, before.lm_head.data) << "no group kept, so no update";
+}
+
+TEST(GrpoTrainer, ExpertBiasMovesWhenTheConfigUsesIt) {
+  engine::ModelConfig c = TinyConfig();
+  c.scoring_func = engine::ScoringFunc::kSigmoid;
+  c.use_expert_bias = true;
+  engine::ModelWeights w = TinyWeights(c, 3);
+  TempDir dir("bias");
+  auto r = TrainGrpo(&w, Prompts(), LowIdShare, RunOptions(2), dir.path.string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int updates = 0;
+  for (const GrpoStepStats& s : r->history) updates += s.updated ? 1 : 0;
+  ASSERT_GT(updates, 0);
+  // Each update moves every bias by ±gamma (or 0 at exactly the mean load).
+  int moved = 0;
+  for (const engine::LayerWeights& l : w.layers) {
+    for (float b : l.expert_bias.data) {
+      EXPECT_LE(std::fabs(b), 0.001f * updates + 1e-7f);
+      moved += b != 0.f ? 1 : 0;
+    }
+  }
+  EXPECT_GT(moved, 0);
 }
 
 TEST(GrpoTrainer, BadInputIsAnError) {

@@ -2,7 +2,8 @@
 // prompts (rollout_sampler.h), rewards from a verifiable reward function, group-normalised
 // advantages, DAPO's dynamic sampling (groups whose rewards are all equal are dropped; a
 // step with none left makes no update), and one policy-gradient step (policy_gradient.h)
-// with the learning-rate schedule of lm_trainer.h (warmup, cosine to min_lr_ratio).
+// with the learning-rate schedule of lm_trainer.h (warmup, cosine to min_lr_ratio), and
+// the expert-bias update when the config uses one.
 //
 // Reproducibility and resume: the prompts of step s and every rollout's random stream are
 // pure functions of (seed, s), and the loop checkpoints with engine/train_checkpoint.h
@@ -46,6 +47,9 @@ struct GrpoOptions {
   uint64_t seed = 1;
   int save_every = 0;        // steps between checkpoints (0: only at the end)
   int stop_after_step = 0;   // > 0: checkpoint and return once this step is done
+  // Aux-loss-free balancing (configs with use_expert_bias): after each update the bias moves
+  // by this against the training forward's expert loads, as in the SFT trainer.
+  float expert_bias_gamma = 0.001f;
 };
 
 struct GrpoStepStats {

@@ -41,6 +41,9 @@ struct PolicyGradientOptions {
   double clip_norm = 1.0;      // global gradient-norm clip; <= 0: none
   // The KL reference (loss.kl_beta > 0): a frozen model, forwarded without replay.
   engine::Model* reference = nullptr;
+  // When set, the training forward's tokens per expert are added to it (for the
+  // aux-loss-free bias update, Model::UpdateExpertBias).
+  engine::ExpertLoad* expert_load = nullptr;
 };
 
 struct PolicyGradientStats {
