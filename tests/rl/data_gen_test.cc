@@ -181,6 +181,39 @@ TEST(DataGenTest, OracleDataIsVerifiedOpenAiShapedAndOnePerAgent) {
   EXPECT_GT(report->per_min, 0);
 }
 
+TEST(DataGenTest, DialogueExamplesCarryTheUserTurns) {
+  GenOptions o = Research(4);
+  o.worlds = {"api"};
+  o.families = {"api-dialogue"};
+  auto tasks = PlanTasks(o);
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  auto policy = GenPolicy::Create({});
+  ASSERT_TRUE(policy.ok());
+  std::string text;
+  auto report = Generate(*tasks, o, (*policy)->policy(), &text);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->kept, 4);
+  std::set<std::string> runs_with_dialogue;
+  for (const json& ex : Lines(text)) {
+    EXPECT_TRUE(testing::CheckOpenAiExample(ex).empty());
+    EXPECT_EQ(ex["task_family"], "api-dialogue");
+    // A user turn: the agent's ask_user question, then the tool message with the user's reply.
+    std::map<std::string, std::string> asks;  // call id -> question
+    for (const json& m : ex["messages"]) {
+      for (const json& c : m.value("tool_calls", json::array())) {
+        if (c["function"]["name"] == "ask_user") asks[c["id"]] = c["function"]["arguments"];
+      }
+      if (m["role"] == "tool" && asks.count(m["tool_call_id"])) {
+        EXPECT_THAT(asks[m["tool_call_id"]], HasSubstr("[detail "));
+        EXPECT_FALSE(m["content"].get<std::string>().empty());
+        runs_with_dialogue.insert(ex["run_id"]);
+      }
+    }
+  }
+  EXPECT_EQ(runs_with_dialogue.size(), 4u) << "every run asks the user at least once";
+  EXPECT_GT(report->stats["tool_calls"].value("ask_user", 0), 0);
+}
+
 TEST(DataGenTest, DuplicatesAreDroppedWhole) {
   GenOptions o = Research(4);
   auto planned = PlanTasks(o);
