@@ -61,6 +61,26 @@ void TrainingSequence(const Rollout& r, std::vector<int32_t>* inputs, std::vecto
   targets->insert(targets->end(), r.completion.begin(), r.completion.end());
 }
 
+Result<Rollout> RolloutFromGeneration(const engine::ModelConfig& config, std::span<const int32_t> prompt,
+                                      const engine::GenerationResult& result) {
+  TIDE_ASSIGN_OR_RETURN(engine::ReplayInput replay, engine::MakeReplayInput(config, prompt, result));
+  Rollout r;
+  r.prompt.assign(prompt.begin(), prompt.end());
+  for (const engine::GeneratedToken& t : result.tokens) {
+    r.completion.push_back(t.id);
+    r.logprobs.push_back(t.logprob);
+    r.mask.push_back(1);
+  }
+  if (result.stop_token_id >= 0) {
+    r.completion.push_back(result.stop_token_id);
+    r.logprobs.push_back(0.f);
+    r.mask.push_back(0);
+    r.stopped = true;
+  }
+  r.routing = std::move(replay.routing);
+  return r;
+}
+
 Result<std::vector<Rollout>> SampleGroup(engine::Model& model, std::span<const int32_t> prompt,
                                          const RolloutOptions& o, uint64_t seed) {
   const engine::ModelConfig& c = model.config();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "rl_model_util.h"
+#include "tide/engine/tokenizer.h"
 #include "tide/rl/policy_gradient.h"
 
 namespace tide::rl {
@@ -144,6 +145,99 @@ TEST(RolloutSampler, RoutingReplayReproducesRolloutLogprobs) {
   }
   EXPECT_GT(forced_diff, 1e-2);
   EXPECT_LT(own_diff, forced_diff);
+}
+
+// The serving engine's requests (paged KV, continuous batching, prefix cache) as rollouts:
+// with their router choices replayed, the training forward gives the engine's log-probs.
+// `padding`: model vocabulary entries past the byte-level tokenizer's.
+double ServingMismatch(int padding, bool replay, bool check) {
+  const engine::Tokenizer tokenizer = engine::ByteLevelTokenizer();
+  engine::ModelConfig c = TinyConfig();
+  c.vocab_size = tokenizer.vocab_size() + padding;
+  auto model = engine::Model::Create(TinyWeights(c, 11, 10.f));
+  EXPECT_TRUE(model.ok());
+  auto eng = engine::InferenceEngine::Create(&*model, &tokenizer, {});
+  EXPECT_TRUE(eng.ok()) << eng.status().ToString();
+  const std::vector<int32_t> prompt = {72, 101, 108, 108, 111, 32, 119};
+  std::vector<Rollout> rollouts;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    engine::GenerateRequest req;
+    req.prompt = prompt;
+    req.params.seed = seed;
+    req.params.max_tokens = 16;
+    req.params.return_router_choices = true;
+    auto res = (*eng)->Generate(req);
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    auto r = RolloutFromGeneration(c, prompt, *res);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return -1;
+    EXPECT_EQ(r->completion.size(), 16u);
+    EXPECT_EQ(r->routing.tokens, static_cast<int>(prompt.size()) + 15);
+    rollouts.push_back(std::move(*r));
+  }
+  auto lp = CompletionLogprobs(*model, rollouts, 1.f, replay);
+  EXPECT_TRUE(lp.ok()) << lp.status().ToString();
+  double sum = 0;
+  int n = 0;
+  for (size_t i = 0; i < rollouts.size(); ++i) {
+    for (size_t t = 0; t < rollouts[i].logprobs.size(); ++t) {
+      const float want = rollouts[i].logprobs[t], got = (*lp)[i][t];
+      if (check) EXPECT_NEAR(got, want, 1e-5 * std::max(1.f, std::fabs(want))) << "rollout " << i << " token " << t;
+      sum += std::fabs(static_cast<double>(got) - want);
+      ++n;
+    }
+  }
+  return sum / n;
+}
+
+TEST(RolloutSampler, ServingEngineRequestsReplayToTheirLogprobs) {
+  const double replay = ServingMismatch(0, true, true);
+  const double free = ServingMismatch(0, false, false);
+  // A model vocabulary padded past the tokenizer's: the engine samples over the
+  // tokenizer's tokens only, the training forward normalises over all (documented).
+  const double padded = ServingMismatch(16, true, false);
+  std::printf("serving vs training logprob mismatch: replay %.3g, no replay %.3g, padded vocabulary %.3g\n", replay,
+              free, padded);
+  EXPECT_LT(replay, 1e-6);
+}
+
+TEST(RolloutSampler, ServingStopTokenIsKeptButMasked) {
+  const engine::Tokenizer tokenizer = engine::ByteLevelTokenizer();
+  engine::ModelConfig c = TinyConfig();
+  c.vocab_size = tokenizer.vocab_size();
+  auto model = engine::Model::Create(TinyWeights(c, 11, 10.f));
+  ASSERT_TRUE(model.ok());
+  auto eng = engine::InferenceEngine::Create(&*model, &tokenizer, {});
+  ASSERT_TRUE(eng.ok());
+  engine::GenerateRequest req;
+  req.prompt = {65, 66, 67};
+  req.params.sampling.temperature = 0.f;
+  req.params.max_tokens = 6;
+  req.params.return_router_choices = true;
+  auto first = (*eng)->Generate(req);
+  ASSERT_TRUE(first.ok());
+  ASSERT_GE(first->tokens.size(), 3u);
+  const int32_t stop = first->tokens[2].id;
+  req.params.stop_token_ids = {stop};
+  auto res = (*eng)->Generate(req);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->stop_token_id, stop);
+  auto r = RolloutFromGeneration(c, req.prompt, *res);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->stopped);
+  EXPECT_EQ(r->completion.back(), stop);
+  EXPECT_EQ(r->mask.back(), 0);
+  EXPECT_EQ(r->routing.tokens, static_cast<int>(req.prompt.size() + r->completion.size() - 1));
+  std::vector<Rollout> one = {*r};
+  auto lp = CompletionLogprobs(*model, one, 1.f, true);
+  ASSERT_TRUE(lp.ok());
+  for (size_t t = 0; t + 1 < r->completion.size(); ++t) EXPECT_NEAR((*lp)[0][t], r->logprobs[t], 1e-5);
+
+  engine::GenerationResult no_routing = *res;
+  no_routing.prompt_router_choices.clear();
+  auto bad = RolloutFromGeneration(c, req.prompt, no_routing);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(RolloutSampler, BadRequestsAreErrors) {

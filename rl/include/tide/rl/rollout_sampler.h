@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tide/core/status.h"
+#include "tide/engine/inference_engine.h"
 #include "tide/engine/model.h"
 
 namespace tide::rl {
@@ -64,5 +65,18 @@ Result<std::vector<Rollout>> SampleGroup(engine::Model& model, std::span<const i
 // completion[0 .. C-2], targets = inputs shifted by one; completion token t is predicted at
 // row |prompt| − 1 + t.
 void TrainingSequence(const Rollout& rollout, std::vector<int32_t>* inputs, std::vector<int32_t>* targets);
+
+// A request the serving engine (engine::InferenceEngine, the swarm's decoder) generated
+// with return_router_choices, as a Rollout: the output tokens with their log-probs and
+// mask 1, and the routing of prompt ++ output (engine::MakeReplayInput). When a stop token
+// id ended the request it becomes the last completion token with mask 0: the engine does
+// not report its log-prob, so there is no old log-prob to train it against. Note the
+// engine samples over the tokenizer's vocabulary only; with a model vocabulary padded past
+// the tokenizer's its log-probs are under that truncated distribution, which the training
+// forward does not reproduce (the mismatch metric shows it).
+// InvalidArgument (from MakeReplayInput) when the result has no router choices or they do
+// not fit the config, or it generated nothing.
+Result<Rollout> RolloutFromGeneration(const engine::ModelConfig& config, std::span<const int32_t> prompt,
+                                      const engine::GenerationResult& result);
 
 }  // namespace tide::rl
