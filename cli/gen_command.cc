@@ -72,6 +72,10 @@ CLI::App* AddGenCommand(CLI::App& app, GenCommandArgs* a) {
   cmd->add_option("--subagents", g.max_subagents, "most sub-agents a coordinator may start, 1..100")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  cmd->add_option("--swarm-tools", g.swarm_tools,
+                  "the coordinator's swarm tools: spawn (spawn_subagents) or create_assign (create_subagent + assign_task)")
+      ->check(CLI::IsMember({"spawn", "create_assign"}))
+      ->capture_default_str();
   cmd->add_option("--jobs", g.jobs, "swarms running at once (default: 2 x cores for the oracle, 16 otherwise)")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--timeout", g.timeout_s, "per-swarm wall-clock deadline in seconds (0 = none)")->check(CLI::Range(0.0, 604800.0));

@@ -85,6 +85,9 @@ Status ValidateGenOptions(const GenOptions& o) {
     return InvalidArgument("--subagents must be in [1, " + std::to_string(orchestrator::kMaxSubagentsLimit) + "], got " +
                            std::to_string(o.max_subagents));
   }
+  if (o.swarm_tools != "spawn" && o.swarm_tools != "create_assign") {
+    return InvalidArgument("--swarm-tools must be spawn or create_assign, got \"" + o.swarm_tools + "\"");
+  }
   if (o.jobs < 0 || o.jobs > 4096) return InvalidArgument("--jobs must be in [0, 4096], got " + std::to_string(o.jobs));
   if (o.subagent_threads < 0 || o.subagent_threads > 4096) {
     return InvalidArgument("--subagent-threads must be in [0, 4096], got " + std::to_string(o.subagent_threads));
@@ -149,6 +152,7 @@ TaskResult RunTask(const GenTask& task, size_t index, const GenOptions& o, worke
   spec.seed = task.seed;
   spec.items = task.items;
   spec.max_subagents = o.max_subagents;
+  spec.swarm_tools = o.swarm_tools;
   spec.policy = o.policy_name;
   if (o.max_coordinator_steps > 0) spec.max_coordinator_steps = o.max_coordinator_steps;
   if (o.max_subagent_steps > 0) spec.max_subagent_steps = o.max_subagent_steps;
@@ -296,7 +300,8 @@ Result<GenReport> GenerateToDir(const GenOptions& o, workers::Policy* policy, co
   if (!jsonl) return Internal("closing " + examples_path.string() + " failed");
 
   json options = {{"worlds", o.worlds},         {"families", o.families},     {"policy", o.policy_name},
-                  {"seed", o.seed},             {"min_reward", o.min_reward}, {"max_subagents", o.max_subagents}};
+                  {"seed", o.seed},             {"min_reward", o.min_reward}, {"max_subagents", o.max_subagents},
+                  {"swarm_tools", o.swarm_tools}};
   if (o.items > 0) {
     options["items"] = o.items;
   } else {

@@ -214,6 +214,35 @@ TEST(DataGenTest, DialogueExamplesCarryTheUserTurns) {
   EXPECT_GT(report->stats["tool_calls"].value("ask_user", 0), 0);
 }
 
+TEST(DataGenTest, ApiAndComputeSwarmsUnderCreateAndAssign) {
+  GenOptions o = Research(6);
+  o.worlds = {"api", "compute"};
+  o.families = {"api-goal", "api-dialogue", "chain"};
+  o.swarm_tools = "create_assign";
+  auto tasks = PlanTasks(o);
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  auto policy = GenPolicy::Create({});
+  ASSERT_TRUE(policy.ok());
+  std::string text;
+  auto report = Generate(*tasks, o, (*policy)->policy(), &text);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->errors, 0);
+  EXPECT_EQ(report->kept, 6) << report->stats.dump(1);
+  std::set<std::string> worlds;
+  for (const json& ex : Lines(text)) {
+    EXPECT_TRUE(testing::CheckOpenAiExample(ex).empty());
+    worlds.insert(ex["world"].get<std::string>());
+    if (ex["agent"] != "coordinator") continue;
+    const std::string messages = ex["messages"].dump();
+    EXPECT_THAT(messages, HasSubstr("create_subagent"));
+    EXPECT_THAT(messages, HasSubstr("assign_task"));
+    EXPECT_EQ(messages.find("spawn_subagents"), std::string::npos);
+  }
+  EXPECT_EQ(worlds, (std::set<std::string>{"api", "compute"}));
+  o.swarm_tools = "fork";
+  EXPECT_THAT(ValidateGenOptions(o).message(), HasSubstr("--swarm-tools"));
+}
+
 TEST(DataGenTest, DuplicatesAreDroppedWhole) {
   GenOptions o = Research(4);
   auto planned = PlanTasks(o);

@@ -52,6 +52,9 @@ struct GenOptions {
   int max_items = 10;
   double min_reward = 1.0;  // keep trajectories whose reward >= this
   int max_subagents = 8;
+  // The coordinator's swarm tools: "spawn" (spawn_subagents) or "create_assign"
+  // (create_subagent + assign_task).
+  std::string swarm_tools = "spawn";
   int max_coordinator_steps = 0;  // 0 = the swarm's default
   int max_subagent_steps = 0;
   double timeout_s = 0;     // per swarm; 0 = none
