@@ -26,11 +26,18 @@ struct Packed {
   engine::RouterChoices routing;      // concatenated when replaying
   bool replay = false;
   int rows = 0;
+  int vocab = 0;  // the columns the distribution covers (the sampling vocabulary)
 };
 
-Result<Packed> Pack(const engine::ModelConfig& c, std::span<const Rollout> rollouts, bool routing_replay) {
+Result<Packed> Pack(const engine::ModelConfig& c, std::span<const Rollout> rollouts, bool routing_replay,
+                    int sampling_vocab) {
   if (rollouts.empty()) return InvalidArgument("no rollouts");
+  if (sampling_vocab < 0 || sampling_vocab > c.vocab_size) {
+    return InvalidArgument("sampling_vocab " + std::to_string(sampling_vocab) + " is outside [0, " +
+                           std::to_string(c.vocab_size) + "]");
+  }
   Packed p;
+  p.vocab = sampling_vocab > 0 ? sampling_vocab : c.vocab_size;
   p.replay = routing_replay && HasMoe(c);
   if (p.replay) {
     p.routing.top_k = c.num_experts_per_tok;
@@ -49,9 +56,15 @@ Result<Packed> Pack(const engine::ModelConfig& c, std::span<const Rollout> rollo
     }
     for (int32_t t : r.completion) {
       if (t < 0 || t >= c.vocab_size) return InvalidArgument(Name(i) + ": completion token " + std::to_string(t) + " is outside the vocabulary");
+      if (t >= p.vocab) {
+        return InvalidArgument(Name(i) + ": completion token " + std::to_string(t) + " is outside the sampling vocabulary of " +
+                               std::to_string(p.vocab));
+      }
     }
     std::vector<int32_t> in;
     TrainingSequence(r, &in, &targets);
+    // Prompt rows' log-probs are never used; keep their targets inside the columns.
+    for (size_t t = 0; t + 1 < r.prompt.size(); ++t) targets[t] = targets[t] < p.vocab ? targets[t] : 0;
     p.first_completion_row.push_back(static_cast<size_t>(p.rows) + r.prompt.size() - 1);
     p.rows += static_cast<int>(in.size());
     p.targets.insert(p.targets.end(), targets.begin(), targets.end());
@@ -86,6 +99,14 @@ Result<engine::Tensor> ScaledLogits(engine::Model& model, const Packed& p, float
     const float inv = 1.f / temperature;
     for (float& x : logits.data) x *= inv;
   }
+  const int64_t full = logits.shape[1];
+  if (p.vocab < full) {  // keep the sampled columns only: the rest never had probability
+    for (int64_t r = 0; r < p.rows; ++r) {
+      std::copy_n(logits.data.begin() + r * full, p.vocab, logits.data.begin() + r * p.vocab);
+    }
+    logits.data.resize(static_cast<size_t>(p.rows) * p.vocab);
+    logits.shape[1] = p.vocab;
+  }
   return logits;
 }
 
@@ -103,12 +124,12 @@ std::vector<std::vector<float>> Split(const Packed& p, std::span<const Rollout> 
 }  // namespace
 
 Result<std::vector<std::vector<float>>> CompletionLogprobs(engine::Model& model, std::span<const Rollout> rollouts,
-                                                           float temperature, bool routing_replay) {
-  TIDE_ASSIGN_OR_RETURN(Packed p, Pack(model.config(), rollouts, routing_replay));
+                                                           float temperature, bool routing_replay, int sampling_vocab) {
+  TIDE_ASSIGN_OR_RETURN(Packed p, Pack(model.config(), rollouts, routing_replay, sampling_vocab));
   TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, ScaledLogits(model, p, Temperature(temperature), false));
   std::vector<float> lp(static_cast<size_t>(p.rows));
-  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), nullptr, p.rows,
-                                            model.config().vocab_size, 0.f, lp.data(), nullptr)
+  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), nullptr, p.rows, p.vocab, 0.f,
+                                            lp.data(), nullptr)
                            .status());
   return Split(p, rollouts, lp);
 }
@@ -121,13 +142,13 @@ Result<PolicyGradientStats> PolicyGradientBackward(engine::Model& model, std::sp
   const float temperature = Temperature(o.temperature);
   std::vector<std::vector<float>> ref;
   if (kl) {
-    TIDE_ASSIGN_OR_RETURN(ref, CompletionLogprobs(*o.reference, rollouts, temperature, false));
+    TIDE_ASSIGN_OR_RETURN(ref, CompletionLogprobs(*o.reference, rollouts, temperature, false, o.sampling_vocab));
   }
   const engine::ModelConfig& c = model.config();
-  TIDE_ASSIGN_OR_RETURN(Packed p, Pack(c, rollouts, o.routing_replay));
+  TIDE_ASSIGN_OR_RETURN(Packed p, Pack(c, rollouts, o.routing_replay, o.sampling_vocab));
   TIDE_ASSIGN_OR_RETURN(engine::Tensor logits, ScaledLogits(model, p, temperature, true, o.expert_load));
   std::vector<float> row_lp(static_cast<size_t>(p.rows));
-  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), nullptr, p.rows, c.vocab_size, 0.f,
+  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), nullptr, p.rows, p.vocab, 0.f,
                                             row_lp.data(), nullptr)
                            .status());
   const std::vector<std::vector<float>> lp_new = Split(p, rollouts, row_lp);
@@ -161,15 +182,17 @@ Result<PolicyGradientStats> PolicyGradientBackward(engine::Model& model, std::sp
       weights[p.first_completion_row[i] + t] = static_cast<float>(-loss.dlogp[i][t]);
     }
   }
-  engine::Tensor dlogits;
-  dlogits.shape = logits.shape;
-  dlogits.data.resize(logits.data.size());
-  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), weights.data(), p.rows,
-                                            c.vocab_size, 1.f, nullptr, dlogits.data.data())
+  std::vector<float> dcols(logits.data.size());
+  TIDE_RETURN_IF_ERROR(engine::CrossEntropy(logits.data.data(), p.targets.data(), weights.data(), p.rows, p.vocab,
+                                            1.f, nullptr, dcols.data())
                            .status());
-  if (temperature != 1.f) {
-    const float inv = 1.f / temperature;  // z/T: d/dz = (1/T) d/d(z/T)
-    for (float& x : dlogits.data) x *= inv;
+  // z/T: d/dz = (1/T) d/d(z/T); columns outside the sampling vocabulary get 0.
+  const float inv = 1.f / temperature;
+  engine::Tensor dlogits;
+  dlogits.shape = {p.rows, c.vocab_size};
+  dlogits.data.assign(static_cast<size_t>(p.rows) * c.vocab_size, 0.f);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int v = 0; v < p.vocab; ++v) dlogits.data[r * c.vocab_size + v] = dcols[r * p.vocab + v] * inv;
   }
   if (grads->layers.empty()) *grads = model.ZeroGradients();
   TIDE_RETURN_IF_ERROR(model.Backward(dlogits, grads));

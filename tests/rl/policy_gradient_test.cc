@@ -35,11 +35,11 @@ std::vector<Rollout> MakeBatch(engine::Model& model, float temperature, uint64_t
 }
 
 double Loss(engine::Model& model, const std::vector<Rollout>& batch, const PolicyGradientOptions& o) {
-  auto lp = CompletionLogprobs(model, batch, o.temperature, o.routing_replay);
+  auto lp = CompletionLogprobs(model, batch, o.temperature, o.routing_replay, o.sampling_vocab);
   EXPECT_TRUE(lp.ok());
   std::vector<std::vector<float>> ref;
   if (o.loss.kl_beta > 0) {
-    auto r = CompletionLogprobs(*o.reference, batch, o.temperature, false);
+    auto r = CompletionLogprobs(*o.reference, batch, o.temperature, false, o.sampling_vocab);
     EXPECT_TRUE(r.ok());
     ref = *r;
   }
@@ -58,17 +58,24 @@ double Loss(engine::Model& model, const std::vector<Rollout>& batch, const Polic
 // gradient of several tensors. The balance loss is switched off so the loss is exactly the
 // GRPO loss; ε is wide so no token sits at a clip edge (a kink). Run for token-level and
 // GSPO, with and without KL, at temperature 1 and 0.7.
-void CheckParamGradient(RatioLevel level, double beta, float temperature) {
+// sampling_vocab > 0: the distribution covers ids below it (completion ids are folded in).
+void CheckParamGradient(RatioLevel level, double beta, float temperature, int sampling_vocab = 0) {
   engine::ModelConfig c = TinyConfig();
   c.router_aux_loss_coef = 0;
   auto model = engine::Model::Create(TinyWeights(c, 21, 10.f));
   auto reference = engine::Model::Create(TinyWeights(c, 22, 10.f));
   ASSERT_TRUE(model.ok() && reference.ok());
-  const std::vector<Rollout> batch = MakeBatch(*model, temperature, 5);
+  std::vector<Rollout> batch = MakeBatch(*model, temperature, 5);
+  if (sampling_vocab > 0) {
+    for (Rollout& r : batch) {
+      for (int32_t& t : r.completion) t %= sampling_vocab;
+    }
+  }
   PolicyGradientOptions o;
   o.loss = {.level = level, .eps_low = 0.9, .eps_high = 10, .seq_eps_low = 0.9, .seq_eps_high = 10, .kl_beta = beta};
   o.temperature = temperature;
   o.reference = &*reference;
+  o.sampling_vocab = sampling_vocab;
   engine::Gradients grads;
   auto stats = PolicyGradientBackward(*model, batch, o, &grads);
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
@@ -121,6 +128,9 @@ TEST(PolicyGradient, GspoWithKlAtTemperatureGradientIsDLossDParams) {
   CheckParamGradient(RatioLevel::kSequence, 0.2, 0.7f);
 }
 TEST(PolicyGradient, TemperatureGradientIsDLossDParams) { CheckParamGradient(RatioLevel::kToken, 0.0, 0.7f); }
+TEST(PolicyGradient, SamplingVocabularyGradientIsDLossDParams) {
+  CheckParamGradient(RatioLevel::kToken, 0.2, 1.f, 300);
+}
 
 TEST(PolicyGradient, StepLowersTheLossAndReportsMismatch) {
   const engine::ModelConfig c = TinyConfig();
@@ -196,6 +206,14 @@ TEST(PolicyGradient, BadBatchesAreErrors) {
   auto oov = PolicyGradientBackward(*model, bad, no_replay, &grads);
   ASSERT_FALSE(oov.ok());
   EXPECT_NE(oov.status().message().find("outside the vocabulary"), std::string::npos);
+
+  auto narrow = no_replay;
+  narrow.sampling_vocab = 1;
+  auto outside = PolicyGradientBackward(*model, *g, narrow, &grads);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("sampling vocabulary of 1"), std::string::npos) << outside.status().message();
+  narrow.sampling_vocab = 513;
+  EXPECT_FALSE(PolicyGradientBackward(*model, *g, narrow, &grads).ok());
 
   bad = *g;
   bad[0].completion.clear();

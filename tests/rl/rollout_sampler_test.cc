@@ -150,7 +150,7 @@ TEST(RolloutSampler, RoutingReplayReproducesRolloutLogprobs) {
 // The serving engine's requests (paged KV, continuous batching, prefix cache) as rollouts:
 // with their router choices replayed, the training forward gives the engine's log-probs.
 // `padding`: model vocabulary entries past the byte-level tokenizer's.
-double ServingMismatch(int padding, bool replay, bool check) {
+double ServingMismatch(int padding, bool replay, bool check, bool limit = false) {
   const engine::Tokenizer tokenizer = engine::ByteLevelTokenizer();
   engine::ModelConfig c = TinyConfig();
   c.vocab_size = tokenizer.vocab_size() + padding;
@@ -175,7 +175,7 @@ double ServingMismatch(int padding, bool replay, bool check) {
     EXPECT_EQ(r->routing.tokens, static_cast<int>(prompt.size()) + 15);
     rollouts.push_back(std::move(*r));
   }
-  auto lp = CompletionLogprobs(*model, rollouts, 1.f, replay);
+  auto lp = CompletionLogprobs(*model, rollouts, 1.f, replay, limit ? tokenizer.vocab_size() : 0);
   EXPECT_TRUE(lp.ok()) << lp.status().ToString();
   double sum = 0;
   int n = 0;
@@ -194,11 +194,14 @@ TEST(RolloutSampler, ServingEngineRequestsReplayToTheirLogprobs) {
   const double replay = ServingMismatch(0, true, true);
   const double free = ServingMismatch(0, false, false);
   // A model vocabulary padded past the tokenizer's: the engine samples over the
-  // tokenizer's tokens only, the training forward normalises over all (documented).
+  // tokenizer's tokens only; the training forward must normalise over the same ids.
   const double padded = ServingMismatch(16, true, false);
-  std::printf("serving vs training logprob mismatch: replay %.3g, no replay %.3g, padded vocabulary %.3g\n", replay,
-              free, padded);
+  const double limited = ServingMismatch(16, true, true, true);
+  std::printf("serving vs training logprob mismatch: replay %.3g, no replay %.3g, padded vocabulary %.3g, "
+              "with sampling_vocab %.3g\n", replay, free, padded, limited);
   EXPECT_LT(replay, 1e-6);
+  EXPECT_GT(padded, 1e-3);
+  EXPECT_LT(limited, 1e-6);
 }
 
 TEST(RolloutSampler, ServingStopTokenIsKeptButMasked) {

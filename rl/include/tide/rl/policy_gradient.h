@@ -17,7 +17,7 @@
 // ~1e-6; without replay a token whose routing flipped shows up here).
 //
 // Errors: InvalidArgument naming the rollout for an empty completion, lengths that do not
-// match, tokens outside the vocabulary, missing router choices when replay is on for a MoE
+// match, tokens outside the (sampling) vocabulary, missing router choices when replay is on for a MoE
 // model (sampled without record_routing), or a KL coefficient without a reference model.
 // Thread safety: writes the model's kept activations and the weights: no other call on
 // the model (or the reference) may overlap it.
@@ -38,6 +38,10 @@ struct PolicyGradientOptions {
   PgLossOptions loss;
   float temperature = 1.f;     // the rollouts' sampling temperature (0, greedy, counts as 1)
   bool routing_replay = true;  // force the rollouts' router choices (MoE models)
+  // > 0: the sampler's distribution covered token ids below this only (InferenceEngine
+  // samples over the tokenizer's vocabulary when the model's is padded past it); the
+  // training log-probs normalise over the same ids and padded logits get no gradient.
+  int sampling_vocab = 0;
   double clip_norm = 1.0;      // global gradient-norm clip; <= 0: none
   // The KL reference (loss.kl_beta > 0): a frozen model, forwarded without replay.
   engine::Model* reference = nullptr;
@@ -56,9 +60,11 @@ struct PolicyGradientStats {
 };
 
 // Log-probs of every rollout's completion tokens under `model` at `temperature` (one
-// batched forward, no activations kept), replaying the rollouts' routing when asked.
+// batched forward, no activations kept), replaying the rollouts' routing when asked, over
+// the first sampling_vocab ids (0: all).
 Result<std::vector<std::vector<float>>> CompletionLogprobs(engine::Model& model, std::span<const Rollout> rollouts,
-                                                           float temperature, bool routing_replay);
+                                                           float temperature, bool routing_replay,
+                                                           int sampling_vocab = 0);
 
 // Adds d(loss)/d(params) of the batch into *grads (sized when empty) without stepping.
 Result<PolicyGradientStats> PolicyGradientBackward(engine::Model& model, std::span<const Rollout> rollouts,

@@ -70,10 +70,10 @@ void TrainingSequence(const Rollout& rollout, std::vector<int32_t>* inputs, std:
 // with return_router_choices, as a Rollout: the output tokens with their log-probs and
 // mask 1, and the routing of prompt ++ output (engine::MakeReplayInput). When a stop token
 // id ended the request it becomes the last completion token with mask 0: the engine does
-// not report its log-prob, so there is no old log-prob to train it against. Note the
-// engine samples over the tokenizer's vocabulary only; with a model vocabulary padded past
-// the tokenizer's its log-probs are under that truncated distribution, which the training
-// forward does not reproduce (the mismatch metric shows it).
+// not report its log-prob, so there is no old log-prob to train it against. The engine
+// samples over the tokenizer's vocabulary only: when the model's is padded past it, train
+// with PolicyGradientOptions::sampling_vocab = tokenizer.vocab_size(), or the log-probs
+// differ (the mismatch metric shows it).
 // InvalidArgument (from MakeReplayInput) when the result has no router choices or they do
 // not fit the config, or it generated nothing.
 Result<Rollout> RolloutFromGeneration(const engine::ModelConfig& config, std::span<const int32_t> prompt,
