@@ -84,6 +84,28 @@ TEST(GrpoTrainer, RaisesAVerifiableReward) {
   EXPECT_EQ(saved->lm_head.data, w.lm_head.data);
 }
 
+TEST(GrpoTrainer, GspoAndDrGrpoRaiseTheRewardToo) {
+  const engine::ModelConfig c = TinyConfig();
+  for (bool gspo : {true, false}) {
+    engine::ModelWeights w = TinyWeights(c, 3);
+    TempDir dir(gspo ? "gspo" : "drgrpo");
+    GrpoOptions o = RunOptions(20);
+    if (gspo) {
+      o.policy.loss.level = RatioLevel::kSequence;
+    } else {
+      o.advantage.divide_by_std = false;  // Dr. GRPO: advantages are r − mean, here in [−1, 1]
+      o.optimizer.lr = 2e-2f;
+    }
+    auto r = TrainGrpo(&w, Prompts(), LowIdShare, o, dir.path.string());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    double first = 0, last = 0;
+    for (int i = 0; i < 5; ++i) first += r->history[i].reward_mean / 5;
+    for (int i = 15; i < 20; ++i) last += r->history[i].reward_mean / 5;
+    std::printf("%s: mean reward first 5 steps %.3f, last 5 steps %.3f\n", gspo ? "GSPO" : "Dr. GRPO", first, last);
+    EXPECT_GT(last, first + 0.25);
+  }
+}
+
 TEST(GrpoTrainer, KilledAndResumedRunEqualsUninterrupted) {
   const engine::ModelConfig c = TinyConfig();
   const auto prompts = Prompts();
