@@ -18,6 +18,13 @@ struct BenchOptions {
   bool quick = false;        // smaller shapes, for smoke tests
   // decode/train: a model config.json to measure instead of configs/models/swarm-s.json.
   std::string model_config;
+  // swarm: the policy every agent decodes with, "oracle" (the env's teacher) or "engine"
+  // (the model folder model_dir, in process); the world tools' simulated latency (-1: 100 ms,
+  // 0 with quick); wide-task items (0: 50, 8 with quick).
+  std::string policy = "oracle";
+  std::string model_dir;
+  int tool_latency_ms = -1;
+  int items = 0;
 };
 
 // The benchmark names `tide bench` accepts.
