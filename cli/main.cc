@@ -28,6 +28,7 @@
 #include "tide/core/log.h"
 #include "tide/engine/checkpoint.h"
 #include "tide/engine/inference_engine.h"
+#include "tide/engine/served_model.h"
 #include "tide/engine/tokenizer_json.h"
 #include "tide/orchestrator/server.h"
 #include "tide/workers/engine_policy.h"
@@ -111,28 +112,15 @@ int ServeCommand(ServeArgs args) {
   orchestrator::ServerOptions& options = args.server;
   // The served model, when given: the Engine service, the OpenAI HTTP API, and the policy
   // the swarms decode with. Declared before the server so it outlives it.
-  std::unique_ptr<engine::ModelWeights> weights;
-  std::unique_ptr<engine::Model> model;
-  std::unique_ptr<engine::Tokenizer> tokenizer;
-  std::unique_ptr<engine::InferenceEngine> inference;
+  std::unique_ptr<engine::ServedModel> served;
   if (!args.model_dir.empty()) {
-    Result<engine::ModelWeights> w = engine::LoadModel(args.model_dir);
-    if (!w.ok()) return Fail(w.status());
-    weights = std::make_unique<engine::ModelWeights>(std::move(*w));
-    Result<engine::Tokenizer> t = engine::LoadTokenizerJson((std::filesystem::path(args.model_dir) / "tokenizer.json").string());
-    if (!t.ok()) return Fail(t.status());
-    tokenizer = std::make_unique<engine::Tokenizer>(std::move(*t));
-    Result<engine::Model> m = engine::Model::Create(weights.get());
-    if (!m.ok()) return Fail(m.status());
-    model = std::make_unique<engine::Model>(std::move(*m));
-    Result<std::unique_ptr<engine::InferenceEngine>> e = engine::InferenceEngine::Create(model.get(), tokenizer.get(), args.engine);
-    if (!e.ok()) return Fail(e.status());
-    inference = std::move(*e);
-    options.engine = inference.get();
-    options.model_id = std::filesystem::path(args.model_dir).filename().string();
-    if (options.model_id.empty()) options.model_id = std::filesystem::path(args.model_dir).parent_path().filename().string();
-    options.model_config_json = engine::ModelConfigToJson(weights->config).dump(2);
-    options.engine_policy = std::make_shared<workers::EnginePolicy>(inference.get(), workers::EnginePolicy::Options{});
+    Result<std::unique_ptr<engine::ServedModel>> opened = engine::ServedModel::Open(args.model_dir, args.engine);
+    if (!opened.ok()) return Fail(opened.status());
+    served = std::move(*opened);
+    options.engine = served->engine();
+    options.model_id = served->id();
+    options.model_config_json = engine::ModelConfigToJson(served->weights().config).dump(2);
+    options.engine_policy = std::make_shared<workers::EnginePolicy>(served->engine(), workers::EnginePolicy::Options{});
   }
   if (pipe(g_signal_pipe) != 0) return Fail(Internal("cannot create the signal pipe"));
   struct sigaction sa {};
@@ -342,6 +330,8 @@ int Main(int argc, char** argv) {
                         "API on /v1; without --model only when given (0 picks a free one, -1 off)")
           ->check(CLI::Range(-1, 65535))
           ->capture_default_str();
+  serve->add_flag("--allow-host-tools", serve_options.allow_host_tools,
+                  "let clients' runs start processes here: MCP servers and the run_command sandbox");
   serve->add_option("--max-running", serve_args.engine.max_running, "sequences decoding at once")->check(CLI::Range(1, 4096))->capture_default_str();
   serve->add_option("--kv-blocks", serve_args.engine.kv_blocks, "KV cache blocks of 16 tokens (0: sized from --max-running)")->check(CLI::Range(0, 1 << 24));
 
@@ -372,6 +362,10 @@ int Main(int argc, char** argv) {
   bench_cmd->add_flag("--quick", bench_options.quick, "small shapes, for a smoke run");
   bench_cmd->add_option("--min-seconds", bench_options.min_seconds, "time per measured variant")->check(CLI::Range(0.0, 600.0));
   bench_cmd->add_option("--model-config", bench_options.model_config, "decode/train/serve: model config.json (default swarm-s)");
+  bench_cmd->add_option("--policy", bench_options.policy, "swarm: oracle or engine (needs --model)");
+  bench_cmd->add_option("--model", bench_options.model_dir, "swarm: model folder for --policy engine");
+  bench_cmd->add_option("--tool-latency-ms", bench_options.tool_latency_ms, "swarm: simulated latency of each world tool call (default 100)")->check(CLI::Range(0, 60000));
+  bench_cmd->add_option("--items", bench_options.items, "swarm: items of the wide task (default 50)")->check(CLI::Range(1, 1000));
 
   CLI::App* tokenizer_cmd = app.add_subcommand("tokenizer", "byte-level BPE tokenizers");
   tokenizer_cmd->require_subcommand(1);
@@ -384,13 +378,17 @@ int Main(int argc, char** argv) {
 
   CLI::App* train_cmd = app.add_subcommand("train", "train the engine's model");
   train_cmd->require_subcommand(1);
+  cli::TrainLmArgs train_args;
   CLI::App* train_lm = train_cmd->add_subcommand("lm", "next-token or chat SFT training on JSONL");
-  std::string train_config, train_data, train_out;
-  bool train_json = false;
-  train_lm->add_option("--config", train_config, "training recipe JSON (e.g. configs/train/tiny-lm.json)")->required();
-  train_lm->add_option("--data", train_data, "JSONL: {\"text\"} or {\"messages\", \"tools\"} per line")->required();
-  train_lm->add_option("--out", train_out, "output folder (resumes a run found there)")->required();
-  train_lm->add_flag("--json", train_json, "print the summary as JSON");
+  CLI::App* train_sft = train_cmd->add_subcommand(
+      "sft", "supervised fine-tuning on `tide gen` chat JSONL (loss on assistant tokens, tool calls included)");
+  for (CLI::App* cmd : {train_lm, train_sft}) {
+    cmd->add_option("--config", train_args.config_path, "training recipe JSON (e.g. configs/train/swarm-s-sft.json)")->required();
+    cmd->add_option("--data", train_args.data_path, "JSONL: {\"text\"} or {\"messages\", \"tools\"} per line (default: the recipe's \"data\")");
+    cmd->add_option("--eval-data", train_args.eval_data_path, "held-out JSONL (default: the recipe's \"eval_data\", else the data's tail)");
+    cmd->add_option("--out", train_args.out_dir, "output folder (resumes a run found there)")->required();
+    cmd->add_flag("--json", train_args.json, "print the summary as JSON");
+  }
 
   cli::GenerateArgs gen;
   CLI::App* generate = app.add_subcommand("generate", "sample text from a trained model folder");
@@ -437,7 +435,7 @@ int Main(int argc, char** argv) {
   }
   if (*list) return RunsList(common, limit);
   if (*tok_train) return RunTokenizerTrain(tok_input, tok_vocab, tok_out);
-  if (*train_lm) return RunTrainLm(train_config, train_data, train_out, train_json);
+  if (*train_lm || *train_sft) return RunTrainLm(train_args);
   if (*generate) return RunGenerate(gen);
   if (*bench_cmd) {
     Status s = bench::RunBench(bench_name, bench_options, [&](const nlohmann::json& j) {

@@ -31,6 +31,8 @@ int Fail(const Status& s) {
 struct Recipe {
   std::string model;      // model config.json path (relative paths: from the recipe's folder, then cwd)
   std::string tokenizer;  // tokenizer.json path; empty = train one on the data with the model's vocab size
+  std::string data;       // training JSONL (the --data flag overrides it)
+  std::string eval_data;  // held-out JSONL (e.g. `tide gen` on other seeds); empty = the data's tail
   int seq_len = 128;
   double eval_fraction = 0.05;
   uint64_t init_seed = 1;
@@ -51,6 +53,8 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   double lr = rc.train.optimizer.lr, wd = rc.train.optimizer.weight_decay, min_lr = rc.train.min_lr_ratio;
   TIDE_RETURN_IF_ERROR(r.String("model", &rc.model, true));
   TIDE_RETURN_IF_ERROR(r.String("tokenizer", &rc.tokenizer, false));
+  TIDE_RETURN_IF_ERROR(r.String("data", &rc.data, false));
+  TIDE_RETURN_IF_ERROR(r.String("eval_data", &rc.eval_data, false));
   TIDE_RETURN_IF_ERROR(r.Int("seq_len", &rc.seq_len, false, 2, 1 << 16));
   TIDE_RETURN_IF_ERROR(r.Double("eval_fraction", &rc.eval_fraction, false, 0, 0.5));
   TIDE_RETURN_IF_ERROR(r.UInt64("init_seed", &rc.init_seed, false));
@@ -75,6 +79,8 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   rc.train.min_lr_ratio = static_cast<float>(min_lr);
   rc.model = Resolve(rc.model, path);
   rc.tokenizer = Resolve(rc.tokenizer, path);
+  rc.data = Resolve(rc.data, path);
+  rc.eval_data = Resolve(rc.eval_data, path);
   return rc;
 }
 
@@ -110,9 +116,15 @@ std::string Duration(double s) {
 
 }  // namespace
 
-int RunTrainLm(const std::string& config_path, const std::string& data_path, const std::string& out_dir, bool json) {
+int RunTrainLm(const TrainLmArgs& args) {
+  const std::string& config_path = args.config_path;
+  const std::string& out_dir = args.out_dir;
+  const bool json = args.json;
   Result<Recipe> recipe = LoadRecipe(config_path);
   if (!recipe.ok()) return Fail(recipe.status());
+  const std::string data_path = args.data_path.empty() ? recipe->data : args.data_path;
+  const std::string eval_path = args.eval_data_path.empty() ? recipe->eval_data : args.eval_data_path;
+  if (data_path.empty()) return Fail(InvalidArgument(config_path + ": no training data: pass --data or set \"data\""));
   Result<ModelConfig> config = LoadModelConfig(recipe->model);
   if (!config.ok()) return Fail(config.status());
   std::error_code ec;
@@ -142,10 +154,19 @@ int RunTrainLm(const std::string& config_path, const std::string& data_path, con
 
   Result<std::vector<LmExample>> examples = LoadJsonlExamples(*tokenizer, data_path);
   if (!examples.ok()) return Fail(examples.status());
-  // Held-out examples are the last eval_fraction of the file, so they never reach training.
-  const size_t n_eval = static_cast<size_t>(examples->size() * recipe->eval_fraction);
-  std::vector<LmExample> train_ex(examples->begin(), examples->end() - static_cast<long>(n_eval));
-  std::vector<LmExample> eval_ex(examples->end() - static_cast<long>(n_eval), examples->end());
+  // Held-out examples: the eval file's (tasks of seeds never trained on), else the last
+  // eval_fraction of the data file, so they never reach training either way.
+  std::vector<LmExample> train_ex, eval_ex;
+  if (!eval_path.empty()) {
+    Result<std::vector<LmExample>> held_out = LoadJsonlExamples(*tokenizer, eval_path);
+    if (!held_out.ok()) return Fail(held_out.status());
+    train_ex = std::move(*examples);
+    eval_ex = std::move(*held_out);
+  } else {
+    const size_t n_eval = static_cast<size_t>(examples->size() * recipe->eval_fraction);
+    train_ex.assign(examples->begin(), examples->end() - static_cast<long>(n_eval));
+    eval_ex.assign(examples->end() - static_cast<long>(n_eval), examples->end());
+  }
   const int32_t sep = tokenizer->special_ids().end_of_text;
   const std::vector<LmWindow> train = PackWindows(train_ex, recipe->seq_len, sep);
   const std::vector<LmWindow> eval = PackWindows(eval_ex, recipe->seq_len, sep);
@@ -174,6 +195,7 @@ int RunTrainLm(const std::string& config_path, const std::string& data_path, con
   const nlohmann::json summary = {{"steps", result->steps},           {"resumed_from", result->resumed_from},
                                   {"first_loss", result->first_loss}, {"final_loss", result->final_loss},
                                   {"eval_loss", result->eval_loss},   {"tokens_per_s", result->tokens_per_s},
+                                  {"train_windows", train.size()},    {"eval_windows", eval.size()},
                                   {"out", out_dir}};
   if (json) {
     std::cout << summary.dump() << std::endl;

@@ -7,10 +7,18 @@
 
 namespace tide::cli {
 
-// Trains per the JSON recipe at config_path (see configs/train/tiny-lm.json) on
-// data_path, writing the model, tokenizer and checkpoints to out_dir; resumes a run found
-// there. Returns the process exit code.
-int RunTrainLm(const std::string& config_path, const std::string& data_path, const std::string& out_dir, bool json);
+struct TrainLmArgs {
+  std::string config_path;     // the JSON recipe (see configs/train/tiny-lm.json)
+  std::string data_path;       // empty: the recipe's "data"
+  std::string eval_data_path;  // empty: the recipe's "eval_data", else the data's tail
+  std::string out_dir;
+  bool json = false;
+};
+
+// `tide train lm` and `tide train sft` (the same trainer; SFT data is chat JSONL from
+// `tide gen`, learned on assistant tokens only): trains per the recipe, writing the model,
+// tokenizer and checkpoints to out_dir; resumes a run found there. Returns the exit code.
+int RunTrainLm(const TrainLmArgs& args);
 
 struct GenerateArgs {
   std::string model_dir;

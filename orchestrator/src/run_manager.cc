@@ -139,6 +139,7 @@ RunManager::RunManager(Store* store, Options options) : store_(store) {
   runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
   override_policy_ = std::move(options.policy);
   engine_policy_ = std::move(options.engine_policy);
+  allow_host_tools_ = options.allow_host_tools;
   oracle_ = std::make_shared<env::OraclePolicy>();
 }
 
@@ -243,6 +244,16 @@ RunManager::~RunManager() {
 
 Result<std::string> RunManager::Start(const SwarmSpec& spec) {
   TIDE_RETURN_IF_ERROR(ValidateSwarmSpec(spec, "request"));
+  if (!allow_host_tools_) {
+    const bool run_command =
+        std::find(spec.builtin_tools.begin(), spec.builtin_tools.end(), "run_command") != spec.builtin_tools.end();
+    if (!spec.mcp_servers.empty() || run_command) {
+      return Status(StatusCode::kPermissionDenied,
+                    std::string("request: ") + (run_command ? "run_command" : "mcp_servers") +
+                        " would start a process on the server, which this server does not allow "
+                        "(start it with tide serve --allow-host-tools)");
+    }
+  }
   TIDE_ASSIGN_OR_RETURN(std::shared_ptr<workers::Policy> policy, PolicyFor(spec));
   auto run = std::make_shared<Active>();
   run->id = NewRunId(counter_++);

@@ -90,4 +90,49 @@ TEST(TrainCliTest, SwarmsExportTrainAndGenerate) {
   fs::remove_all(dir);
 }
 
+// SFT on `tide gen` data: the recipe names its data, the held-out file comes from other
+// seeds, and the loss counts assistant tokens only (the trainer's contract, tested in
+// lm_data_test); here the command's wiring and its errors.
+TEST(TrainCliTest, SftOnGeneratedDataWithHeldOutSeeds) {
+  const fs::path dir = fs::temp_directory_path() / ("tide-train-sft-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string tide = TIDE_BIN;
+  int status = 0;
+  std::string out = Run2(tide + " gen --worlds research,api --tasks 6 --seed 1 --no-progress --out " + (dir / "train").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  out = Run2(tide + " gen --worlds research,api --tasks 2 --seed 9000 --no-progress --out " + (dir / "eval").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  const std::string recipe = (dir / "sft.json").string();
+  {
+    std::ofstream r(recipe);
+    r << R"({"model": ")" << TIDE_SOURCE_DIR << R"(/configs/models/tiny.json", "data": "train/examples.jsonl",
+            "eval_data": "eval/examples.jsonl", "seq_len": 64, "batch_windows": 2, "steps": 6,
+            "warmup_steps": 1, "lr": 0.003, "optimizer": "adamw"})";
+  }
+  const std::string model = (dir / "model").string();
+  out = Run2(tide + " train sft --config " + recipe + " --out " + model + " --json", &status);
+  ASSERT_EQ(status, 0) << out;
+  const nlohmann::json trained = nlohmann::json::parse(out.substr(out.rfind('{')));
+  EXPECT_EQ(trained["steps"], 6);
+  EXPECT_GT(trained["eval_windows"].get<int>(), 0) << "the held-out file, not a slice of the data";
+  EXPECT_GT(trained["eval_loss"].get<double>(), 0);
+  EXPECT_TRUE(fs::exists(fs::path(model) / "model.safetensors"));
+
+  // No data anywhere, and a missing held-out file: named, exit 2.
+  {
+    std::ofstream r(dir / "nodata.json");
+    r << R"({"model": ")" << TIDE_SOURCE_DIR << R"(/configs/models/tiny.json", "steps": 1})";
+  }
+  out = Run2(tide + " train sft --config " + (dir / "nodata.json").string() + " --out " + (dir / "m2").string(), &status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
+  EXPECT_NE(out.find("no training data"), std::string::npos) << out;
+  out = Run2(tide + " train sft --config " + recipe + " --eval-data " + (dir / "missing.jsonl").string() + " --out " +
+                 (dir / "m3").string(),
+             &status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
+  EXPECT_NE(out.find("missing.jsonl"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 }  // namespace

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator_test_util.h"
+#include "tide/workers/http_client.h"
 #include "tide/v1/env.grpc.pb.h"
 #include "tide/v1/orchestrator.grpc.pb.h"
 
@@ -31,10 +32,13 @@ using tide::v1::SwarmEvent;
 
 class ServerTest : public ::testing::Test {
  protected:
-  void StartServer(std::shared_ptr<workers::Policy> policy = nullptr) {
+  void StartServer(std::shared_ptr<workers::Policy> policy = nullptr, int http_port = -1,
+                   bool allow_host_tools = false) {
     ServerOptions options;
+    options.allow_host_tools = allow_host_tools;
     options.host = "127.0.0.1";
     options.port = 0;
+    options.http_port = http_port;
     options.db_path = dir_.path() + "/db";
     options.policy = std::move(policy);
     Result<std::unique_ptr<Server>> server = Server::Start(options);
@@ -542,5 +546,59 @@ TEST_F(ServerTest, TheSameDatabaseCannotBeServedTwice) {
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
 }
 
+
+// Without a served model the HTTP port still answers /metrics with every stored run's
+// figures, so a Prometheus scrape of `tide serve --http-port` sees the swarms it ran.
+TEST_F(ServerTest, MetricsEndpointCountsStoredRunsWithoutAModel) {
+  StartServer(nullptr, /*http_port=*/0);
+  ASSERT_GT(server_->http_port(), 0);
+  std::string id;
+  ASSERT_TRUE(StartSwarm(Request(6, 3), &id).ok());
+  ASSERT_EQ(WaitEnded(id).state(), RunState::RUN_STATE_SUCCEEDED);
+  Result<workers::Url> url = workers::ParseUrl("http://127.0.0.1:" + std::to_string(server_->http_port()));
+  ASSERT_TRUE(url.ok());
+  Result<workers::HttpResponse> r = workers::HttpRequest(*url, "GET", "/metrics", {}, "", std::chrono::seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("tide_runs_total 1"));
+  EXPECT_THAT(r->body, HasSubstr("tide_runs{state=\"succeeded\"} 1"));
+  EXPECT_THAT(r->body, HasSubstr("tide_run_critical_steps_count 1"));
+  // No model: the OpenAI API is not there.
+  Result<workers::HttpResponse> chat =
+      workers::HttpRequest(*url, "POST", "/v1/chat/completions", {}, "{}", std::chrono::seconds(10));
+  ASSERT_TRUE(chat.ok());
+  EXPECT_NE(chat->status, 200);
+}
+
+// A client's run may not start processes on the server unless its operator allows it:
+// MCP servers and run_command run commands the client chose.
+TEST_F(ServerTest, HostToolsNeedTheOperatorsOptIn) {
+  StartServer();
+  tide::v1::SwarmRequest with_mcp = Request(4, 2);
+  tide::v1::McpServer* mcp = with_mcp.add_mcp_servers();
+  mcp->set_name("evil");
+  mcp->add_command("/bin/sh");
+  mcp->add_command("-c");
+  mcp->add_command("touch /tmp/pwned");
+  std::string id;
+  grpc::Status st = StartSwarm(with_mcp, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("--allow-host-tools"));
+  tide::v1::SwarmRequest with_command = Request(4, 2);
+  with_command.add_builtin_tools("run_command");
+  st = StartSwarm(with_command, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("run_command"));
+  // Built-ins that start nothing are fine, and the server keeps serving.
+  tide::v1::SwarmRequest calculator = Request(4, 2);
+  calculator.add_builtin_tools("calculator");
+  ASSERT_TRUE(StartSwarm(calculator, &id).ok());
+  EXPECT_EQ(WaitEnded(id).state(), RunState::RUN_STATE_SUCCEEDED);
+
+  TearDown();
+  StartServer(nullptr, -1, /*allow_host_tools=*/true);
+  ASSERT_TRUE(StartSwarm(with_command, &id).ok());
+  EXPECT_EQ(WaitEnded(id).state(), RunState::RUN_STATE_SUCCEEDED);
+}
 }  // namespace
 }  // namespace tide::orchestrator

@@ -91,7 +91,8 @@ TEST(TraceTest, CoordinatorSegmentsOnBothAxes) {
   EXPECT_EQ(waits[1]->label, "spawn_subagents: waiting for 1 sub-agent");
   EXPECT_EQ(waits[0]->step_begin, 1);
   EXPECT_EQ(waits[0]->step_end, 5);
-  const auto& ev = EventLog::TwoStages().events();
+  const EventLog log = EventLog::TwoStages();  // kept alive: ev refers into it
+  const auto& ev = log.events();
   ASSERT_GE(waits[0]->seq, 0);
   EXPECT_EQ(ev[waits[0]->seq].kind(), tide::v1::EVENT_KIND_MESSAGE);
   EXPECT_NE(ev[waits[0]->seq].payload_json().find("call-s1"), std::string::npos);

@@ -9,6 +9,7 @@
 #include "orchestrator_service.h"
 #include "tide/orchestrator/openai_server.h"
 #include "tide/orchestrator/run_manager.h"
+#include "tide/orchestrator/run_metrics.h"
 #include "tide/orchestrator/store.h"
 
 namespace tide::orchestrator {
@@ -23,6 +24,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   RunManager::Options run_options;
   run_options.policy = options.policy;
   run_options.engine_policy = options.engine_policy;
+  run_options.allow_host_tools = options.allow_host_tools;
   TIDE_ASSIGN_OR_RETURN(s->runs_, RunManager::Create(s->store_.get(), run_options));
   s->orchestrator_service_ = std::make_unique<OrchestratorService>(s->runs_.get());
   s->env_service_ = std::make_unique<EnvService>();
@@ -40,11 +42,15 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   }
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) return Unavailable("cannot listen on " + address + " (is the port in use?)");
-  if (options.engine != nullptr && options.http_port >= 0) {
+  // The HTTP port serves the OpenAI API when a model is served, and /metrics (the engine's
+  // counters, if any, then every stored run's figures) either way.
+  if (options.http_port >= 0) {
     OpenAiServerOptions http;
     http.host = options.host;
     http.port = options.http_port;
     http.model_name = options.model_id;
+    Store* store = s->store_.get();
+    http.extra_metrics = [store] { return RunMetricsText(store); };
     TIDE_ASSIGN_OR_RETURN(s->http_, OpenAiServer::Start(options.engine, http));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);

@@ -54,6 +54,11 @@ class RunManager {
     // (base_url, model, api_key_env), shared by the runs that name the same, so its cap on
     // requests in flight holds across them; "oracle" runs get the env's oracle.
     std::shared_ptr<workers::Policy> engine_policy;
+    // Whether runs may start processes on this host: MCP servers (SwarmSpec::mcp_servers)
+    // and the run_command sandbox. Both run a command the run's requester chose, so a
+    // server for remote clients turns this off unless its operator opts in
+    // (`tide serve --allow-host-tools`); refused runs get PERMISSION_DENIED.
+    bool allow_host_tools = true;
   };
 
   // Resumes the runs left RUNNING by an earlier process (see above).
@@ -61,9 +66,9 @@ class RunManager {
   static Result<std::unique_ptr<RunManager>> Create(Store* store) { return Create(store, Options{}); }
   ~RunManager();  // suspends running runs (they resume under the next manager) and waits
 
-  // Validates the spec (INVALID_ARGUMENT / NOT_FOUND) and its policy (FAILED_PRECONDITION
-  // for "engine" without a served model), stores the run, starts it, and returns its id at
-  // once.
+  // Validates the spec (INVALID_ARGUMENT / NOT_FOUND), its policy (FAILED_PRECONDITION
+  // for "engine" without a served model) and its host tools (PERMISSION_DENIED, see
+  // Options::allow_host_tools), stores the run, starts it, and returns its id at once.
   Result<std::string> Start(const SwarmSpec& spec);
 
   // Calls `on_event` for every event with seq >= from_seq, in order, first from the store
@@ -99,6 +104,7 @@ class RunManager {
   std::unique_ptr<boost::asio::thread_pool> runs_pool_;  // coordinators, one per run
   std::shared_ptr<workers::Policy> override_policy_;  // Options::policy
   std::shared_ptr<workers::Policy> engine_policy_;    // Options::engine_policy
+  bool allow_host_tools_ = true;                      // Options::allow_host_tools
   std::shared_ptr<workers::Policy> oracle_;
   std::map<std::string, std::shared_ptr<workers::Policy>> openai_policies_;  // guarded by mu_
   std::mutex mu_;

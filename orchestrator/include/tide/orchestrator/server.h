@@ -38,8 +38,12 @@ struct ServerOptions {
   std::shared_ptr<workers::Policy> policy;
   // RunManager::Options::engine_policy: runs with policy "engine" decode on the served model.
   std::shared_ptr<workers::Policy> engine_policy;
+  // RunManager::Options::allow_host_tools: off by default, since a client's run could
+  // otherwise start any command here (MCP servers, run_command).
+  bool allow_host_tools = false;
   // A served model (borrowed; must outlive the server): enables the Engine service and,
-  // when http_port >= 0, the OpenAI HTTP API there (0 picks a free port).
+  // when http_port >= 0, the OpenAI HTTP API there. http_port >= 0 (0 picks a free port)
+  // serves /metrics (the engine's counters and every stored run's) with or without a model.
   engine::InferenceEngine* engine = nullptr;
   std::string model_id = "tide";
   std::string model_config_json;
