@@ -45,18 +45,6 @@ std::string Statuses(const std::vector<std::string>& from) {
   return s;
 }
 
-// The trailing number of an id like "O-1042"; 0 if none.
-int IdNumber(const std::string& id) {
-  size_t dash = id.rfind('-');
-  if (dash == std::string::npos) return 0;
-  int n = 0;
-  for (size_t i = dash + 1; i < id.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(id[i]))) return 0;
-    n = n * 10 + (id[i] - '0');
-  }
-  return n;
-}
-
 class ApiTool : public workers::Tool {
  public:
   ApiTool(std::shared_ptr<ApiSimulator> sim, size_t index) : sim_(std::move(sim)), index_(index) {}
@@ -84,10 +72,6 @@ bool IsIsoDate(const std::string& t) {
 
 ApiSimulator::ApiSimulator(std::shared_ptr<const ApiSuite> suite, ApiState initial, ApiFailureOptions failures)
     : suite_(std::move(suite)), tools_(ApiSuiteTools(*suite_)), failures_(failures), state_(std::move(initial)) {
-  next_id_.assign(suite_->domains.size(), 1);
-  for (const ApiRecord& r : state_.records) {
-    next_id_[static_cast<size_t>(r.domain)] = std::max(next_id_[static_cast<size_t>(r.domain)], IdNumber(r.id) + 1);
-  }
 }
 
 json ApiSimulator::RecordJson(const ApiRecord& r) const {
@@ -291,7 +275,14 @@ ApiSimulator::Outcome ApiSimulator::Create(const ApiToolDef& tool, const json& a
   }
   if (Status s = CheckFields(d, args); !s.ok()) return {s, "", false};
   ApiRecord r;
-  r.id = d.id_prefix + "-" + std::to_string(next_id_[static_cast<size_t>(tool.domain)]++);
+  // Numbered per owner, not per domain: operators working for different owners at once
+  // get the same ids whatever the thread timing, so a generation stays byte-for-byte
+  // reproducible. Initial ids hold no letter after the prefix, so the two never meet.
+  std::string owner_key;
+  for (char ch : owner) {
+    if (ch != '-') owner_key += ch;
+  }
+  r.id = d.id_prefix + "-" + owner_key + "-" + std::to_string(++created_[{tool.domain, owner}]);
   r.domain = tool.domain;
   r.owner_id = owner;
   r.status = d.statuses.front();

@@ -102,19 +102,32 @@ TEST(ApiSimulatorTest, LifecycleActionsAndConflicts) {
   EXPECT_EQ(st.records[1].status, "shipped");
 }
 
+TEST(ApiSimulatorTest, CreatedIdsDoNotDependOnTheOrderOfOwners) {
+  auto a = Sim(), b = Sim();
+  auto create = [](ApiSimulator& sim, const std::string& owner, int amount) {
+    return Ok(sim, "create_order", {{"customer_id", owner}, {"amount", amount}, {"currency", "EUR"}})["id"];
+  };
+  // Two agents, one per customer, interleaved differently on the two simulators.
+  std::vector<json> ids_a = {create(*a, "C-101", 1), create(*a, "C-102", 2), create(*a, "C-101", 3)};
+  json b102 = create(*b, "C-102", 2);
+  json b101 = create(*b, "C-101", 1), b101_again = create(*b, "C-101", 3);
+  EXPECT_EQ(ids_a, (std::vector<json>{b101, b102, b101_again}));
+  EXPECT_EQ(ids_a, (std::vector<json>{"O-C101-1", "O-C102-1", "O-C101-2"}));
+}
+
 TEST(ApiSimulatorTest, CreateUpdateDeleteAndValidation) {
   auto sim = Sim();
   json made = Ok(*sim, "create_order", {{"customer_id", "C-102"}, {"amount", 20}, {"currency", "GBP"}});
-  EXPECT_EQ(made["id"], "O-1004");
+  EXPECT_EQ(made["id"], "O-C102-1");
   EXPECT_EQ(made["status"], "pending");
   EXPECT_EQ(Err(*sim, "create_order", {{"customer_id", "C-999"}, {"amount", 20}, {"currency", "GBP"}}).code(),
             StatusCode::kNotFound);
-  Status date = Err(*sim, "update_order", {{"order_id", "O-1004"}, {"delivery_date", "2025-02-30"}});
+  Status date = Err(*sim, "update_order", {{"order_id", "O-C102-1"}, {"delivery_date", "2025-02-30"}});
   EXPECT_EQ(date.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(date.message().find("422 validation error: delivery_date"), std::string::npos) << date.message();
-  EXPECT_EQ(Err(*sim, "update_order", {{"order_id", "O-1004"}, {"notes", "   "}}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(Err(*sim, "update_order", {{"order_id", "O-1004"}}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(Ok(*sim, "update_order", {{"order_id", "O-1004"}, {"delivery_date", "2024-02-29"}})["delivery_date"],
+  EXPECT_EQ(Err(*sim, "update_order", {{"order_id", "O-C102-1"}, {"notes", "   "}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Err(*sim, "update_order", {{"order_id", "O-C102-1"}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Ok(*sim, "update_order", {{"order_id", "O-C102-1"}, {"delivery_date", "2024-02-29"}})["delivery_date"],
             "2024-02-29");
   Ok(*sim, "delete_order", {{"order_id", "O-1003"}});
   EXPECT_EQ(Err(*sim, "get_order", {{"order_id", "O-1003"}}).code(), StatusCode::kNotFound);
@@ -124,7 +137,7 @@ TEST(ApiSimulatorTest, CreateUpdateDeleteAndValidation) {
   std::vector<ApiCallRecord> log = sim->CallLog();
   EXPECT_EQ(log.size(), 8u);
   EXPECT_TRUE(log[0].applied);
-  EXPECT_EQ(log[0].record_id, "O-1004");
+  EXPECT_EQ(log[0].record_id, "O-C102-1");
   EXPECT_FALSE(log[1].ok);
   EXPECT_EQ(log[6].kind, ApiToolKind::kDelete);
   EXPECT_TRUE(log[6].applied);

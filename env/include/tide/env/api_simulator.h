@@ -11,7 +11,10 @@
 // errors were not applied; a "504" timeout may have been applied or not. Whether the k-th
 // identical call fails depends only on (seed, tool, arguments, k), never on thread timing,
 // and at most `max_consecutive` identical calls in a row fail, so retrying always works.
-// create_<noun> honours `request_id` as an idempotency key.
+// create_<noun> honours `request_id` as an idempotency key. A created record's id is
+// "<prefix>-<owner id without dashes>-<n>" (e.g. "O-C102-1"), n counting the creates for
+// that owner in the domain, so agents working for different owners at once get the same
+// ids in any thread order.
 //
 // Invariants: a record's status is one of its domain's statuses and changes only through
 // lifecycle actions; required fields are always present; deleted records stay in the state
@@ -111,7 +114,7 @@ class ApiSimulator {
   ApiState state_;
   std::map<std::string, int> attempts_;  // tool + canonical arguments -> calls so far
   std::map<std::string, std::pair<std::string, std::string>> request_ids_;  // key -> (arguments, record id)
-  std::vector<int> next_id_;  // per domain
+  std::map<std::pair<int, std::string>, int> created_;  // (domain, owner id) -> records created
   std::vector<ApiCallRecord> log_;
 };
 
