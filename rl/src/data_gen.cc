@@ -172,18 +172,29 @@ TaskResult RunTask(const GenTask& task, size_t index, const GenOptions& o, worke
   r.examples = ExamplesFromEvents(sink.Take(), meta);
   // Sub-agents finish in any order; the file must not depend on thread timing, so a run's
   // examples go coordinator first, then by agent name (the whole example breaks ties).
-  std::vector<std::pair<std::string, json>> keyed;
+  // Each example is serialized once: the line written is also the tie-breaking part of the key.
+  struct Keyed {
+    std::string prefix;  // "0coordinator\n" or "1<agent>\n"
+    std::string line;
+    json example;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(r.examples.size());
   for (auto& ex : r.examples) {
     const std::string agent = ex.value("agent", "");
-    keyed.emplace_back((agent == "coordinator" ? "0" : "1") + agent + "\n" + ex.dump(), std::move(ex));
+    std::string line = ex.dump();
+    keyed.push_back({(agent == "coordinator" ? "0" : "1") + agent + "\n", std::move(line), std::move(ex)});
   }
-  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    const int c = a.prefix.compare(b.prefix);
+    return c != 0 ? c < 0 : a.line < b.line;
+  });
   r.examples.clear();
-  for (auto& [key, ex] : keyed) r.examples.push_back(std::move(ex));
-  for (const auto& ex : r.examples) {
-    r.fingerprints.push_back(MessagesFingerprint(ex.at("messages")));
+  for (Keyed& k : keyed) {
+    r.fingerprints.push_back(MessagesFingerprint(k.example.at("messages")));
     r.run_fingerprint = Combine(r.run_fingerprint, r.fingerprints.back());
-    r.lines.push_back(ex.dump());
+    r.lines.push_back(std::move(k.line));
+    r.examples.push_back(std::move(k.example));
   }
   return r;
 }

@@ -317,6 +317,20 @@ TEST(DataGenTest, SameOutputWhateverTheThreads) {
   ASSERT_TRUE(Generate(*tasks, o, &oracle, &many).ok());
   EXPECT_FALSE(one.empty());
   EXPECT_EQ(one, many);
+  // api: operators create records for different owners at once; their ids do not depend on it.
+  o = Research(12, 6);
+  o.worlds = {"api"};
+  o.families = {};
+  auto api_tasks = PlanTasks(o);
+  ASSERT_TRUE(api_tasks.ok());
+  o.jobs = 1;
+  o.subagent_threads = 1;
+  ASSERT_TRUE(Generate(*api_tasks, o, &oracle, &one).ok());
+  o.jobs = 6;
+  o.subagent_threads = 4;
+  ASSERT_TRUE(Generate(*api_tasks, o, &oracle, &many).ok());
+  EXPECT_NE(one.find("create_"), std::string::npos);
+  EXPECT_EQ(one, many);
 }
 
 TEST(DataGenTest, FailingSwarmsAreCountedAndTheRestGoesOn) {
