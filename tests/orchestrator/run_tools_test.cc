@@ -96,7 +96,11 @@ TEST(RunToolsTest, BuiltinsArePerAgentAndScratchGoesWithTheRun) {
     }
   }  // the agents' tools are released, as at the end of a run
   (*tools)->Stop();
-  EXPECT_EQ(std::distance(fs::directory_iterator(scratch.path()), fs::directory_iterator()), 0);
+  // The timeout wrapper's worker thread lets go of the sandbox tool just after handing back
+  // its result, so the last reference (and the scratch removal) may land a moment later.
+  auto entries = [&] { return std::distance(fs::directory_iterator(scratch.path()), fs::directory_iterator()); };
+  for (int i = 0; i < 500 && entries() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(entries(), 0);
 }
 
 TEST(RunToolsTest, AServerThatCannotStartFailsNamingIt) {
