@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev
   libpng-dev chromium  # the trace page rendered headless in tests/e2e/trace_cli_test.cc
   bubblewrap  # the run_command tool's sandbox (workers/sandbox_tool.h)
+  gnuplot-nox  # learning-curve PNGs (rl/learning_curves.h, `tide train curves`)
 )
 
 missing=()
