@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <random>
 #include <unordered_set>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <google/protobuf/util/json_util.h>
 
 #include "tide/core/log.h"
@@ -70,29 +72,57 @@ struct RunManager::Active {
   bool suspending = false;                      // guarded by mu; the manager is going away
 };
 
-// Stores each event of one run, then wakes its watchers. Holding the run's mutex across
-// the write keeps seq order and store order the same.
+// Stores each event of one run, then wakes its watchers. Every write of a run runs on
+// that run's strand of the manager's writer pool, so a run's events are stored one at a
+// time in seq order whichever agent emits them, and runs write in parallel. The run's
+// mutex is held only to publish a stored event to watchers, never across the RocksDB
+// write. Emit blocks its caller (an agent) until its event is durable: nothing an agent
+// does after an event may happen before the event is stored. The writer pool runs nothing
+// but these writes, so waiting on it cannot starve it.
 class RunManager::Recorder : public EventSink {
  public:
-  Recorder(Store* store, Active* run) : store_(store), run_(run) {}
+  Recorder(Store* store, Active* run, boost::asio::thread_pool* writers)
+      : store_(store), run_(run), strand_(boost::asio::make_strand(writers->get_executor())) {}
 
   Status Emit(EventKind kind, const std::string& agent, const std::string& parent,
               const nlohmann::json& payload) override {
-    std::lock_guard<std::mutex> lock(run_->mu);
-    // A suspended run stops without recording anything more: the next manager resumes it
-    // from what is stored, so an event stored now would be one it cannot account for.
-    if (run_->suspending) return Unavailable("run " + run_->id + " is suspended: the server is shutting down");
+    return OnStrand([&] { return Write(kind, agent, parent, payload); });
+  }
+
+  // The final event and the final run record, in one atomic write, after every event
+  // emitted before it.
+  Status Finish(EventKind kind, const nlohmann::json& payload, RunState state, const tide::v1::RunResult& result) {
+    return OnStrand([&] { return WriteEnd(kind, payload, state, result); });
+  }
+
+ private:
+  template <typename Fn>
+  Status OnStrand(Fn fn) {
+    std::packaged_task<Status()> task(std::move(fn));
+    std::future<Status> done = task.get_future();
+    boost::asio::post(strand_, std::move(task));
+    return done.get();
+  }
+
+  // On the strand: keys, stored_keys and the writes of next_seq are the strand's alone.
+  Status Write(EventKind kind, const std::string& agent, const std::string& parent, const nlohmann::json& payload) {
+    {
+      std::lock_guard<std::mutex> lock(run_->mu);
+      // A suspended run stops without recording anything more: the next manager resumes it
+      // from what is stored, so an event stored now would be one it cannot account for.
+      if (run_->suspending) return Unavailable("run " + run_->id + " is suspended: the server is shutting down");
+    }
     if (run_->stored_keys.erase(run_->keys.Next(kind, agent, parent, payload)) > 0) return Status::Ok();
     tide::v1::SwarmEvent ev = Make(kind, agent, parent, payload);
     TIDE_RETURN_IF_ERROR(store_->AppendEvent(run_->id, ev.seq(), ev.SerializeAsString()));
+    std::lock_guard<std::mutex> lock(run_->mu);
     ++run_->next_seq;
     run_->cv.notify_all();
     return Status::Ok();
   }
 
-  // The final event and the final run record, in one atomic write.
-  Status Finish(EventKind kind, const nlohmann::json& payload, RunState state, const tide::v1::RunResult& result) {
-    std::lock_guard<std::mutex> lock(run_->mu);
+  Status WriteEnd(EventKind kind, const nlohmann::json& payload, RunState state, const tide::v1::RunResult& result) {
+    std::lock_guard<std::mutex> lock(run_->mu);  // once a run: the record changes with it
     if (run_->suspending) {  // left RUNNING for the next manager
       run_->done = true;
       run_->cv.notify_all();
@@ -130,6 +160,7 @@ class RunManager::Recorder : public EventSink {
 
   Store* store_;
   Active* run_;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
 };
 
 RunManager::RunManager(Store* store, Options options) : store_(store) {
@@ -137,6 +168,7 @@ RunManager::RunManager(Store* store, Options options) : store_(store) {
   if (threads <= 0) threads = 64;  // agents block on their policy and tools, so threads are not tied to cores
   pool_ = std::make_unique<boost::asio::thread_pool>(threads);
   runs_pool_ = std::make_unique<boost::asio::thread_pool>(8);
+  writers_ = std::make_unique<boost::asio::thread_pool>(2);
   override_policy_ = std::move(options.policy);
   engine_policy_ = std::move(options.engine_policy);
   allow_host_tools_ = options.allow_host_tools;
@@ -240,6 +272,7 @@ RunManager::~RunManager() {
   }
   runs_pool_->join();
   pool_->join();
+  writers_->join();  // last: the agents above write through it until they end
 }
 
 Result<std::string> RunManager::Start(const SwarmSpec& spec) {
@@ -279,7 +312,7 @@ Result<std::string> RunManager::Start(const SwarmSpec& spec) {
 }
 
 void RunManager::Execute(std::shared_ptr<Active> run) {
-  Recorder recorder(store_, run.get());
+  Recorder recorder(store_, run.get(), writers_.get());
   tide::v1::RunResult result;
   // A resumed run emits RUN_STARTED again too; the recorder knows it is stored.
   Status status = recorder.Emit(EventKind::EVENT_KIND_RUN_STARTED, "", "",

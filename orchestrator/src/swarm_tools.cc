@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "tide/orchestrator/call_journal.h"
 #include "tide/workers/tool_registry.h"
@@ -174,9 +175,9 @@ class SwarmCrew::AssignTool : public workers::Tool {
 
 // --- the crew ----------------------------------------------------------------------------
 
-// The sub-agents of one swarm tool call; the last one to end answers the call.
+// The sub-agents of one swarm tool call; the last one to end answers the call. Touched
+// only by completion handlers, which the crew's strand runs one at a time.
 struct SwarmCrew::Batch {
-  std::mutex mu;
   std::vector<workers::SubagentReport> reports;
   size_t left = 0;
   std::promise<workers::ToolOutput> promise;
@@ -184,7 +185,12 @@ struct SwarmCrew::Batch {
 
 SwarmCrew::SwarmCrew(const SwarmSpec& spec, const SwarmContext& ctx, std::vector<std::shared_ptr<workers::Tool>> world_tools,
                      workers::RunBudget* budget, RunTools* run_tools)
-    : spec_(spec), ctx_(ctx), budget_(budget), world_tools_(std::move(world_tools)), run_tools_(run_tools) {
+    : spec_(spec),
+      ctx_(ctx),
+      budget_(budget),
+      world_tools_(std::move(world_tools)),
+      run_tools_(run_tools),
+      completions_(boost::asio::make_strand(ctx.pool->get_executor())) {
   for (auto& t : world_tools_) {
     if (ctx_.wrap_world_tool) t = ctx_.wrap_world_tool(t);
     if (spec_.tool_latency_ms > 0) {
@@ -288,21 +294,25 @@ std::future<workers::ToolOutput> SwarmCrew::Launch(std::vector<SubagentRun> runs
   batch->left = runs.size();
   std::future<workers::ToolOutput> result = batch->promise.get_future();
   for (size_t i = 0; i < runs.size(); ++i) {
+    // The sub-agent runs on any thread of the pool; its completion on the crew's strand.
     boost::asio::post(*ctx_.pool, [this, batch, i, turn, run = std::move(runs[i])] {
-      workers::SubagentReport report = RunSubagent(run, turn);
-      // From here on only the batch is touched: once the promise is set the crew may go.
-      std::lock_guard<std::mutex> lock(batch->mu);
-      batch->reports[i] = std::move(report);
-      if (--batch->left > 0) return;
-      workers::ToolOutput out;
-      out.result = workers::FormatSubagentReports(batch->reports);
-      batch->promise.set_value(std::move(out));
+      SubagentEnd end = RunSubagent(run);
+      boost::asio::post(completions_, [this, batch, i, turn, end = std::move(end)]() mutable {
+        Complete(end.outcome, turn);
+        // From here on only the batch is touched: once the promise is set the crew may go
+        // (the strand's state is shared by its handlers, not owned by the crew).
+        batch->reports[i] = std::move(end.report);
+        if (--batch->left > 0) return;
+        workers::ToolOutput out;
+        out.result = workers::FormatSubagentReports(batch->reports);
+        batch->promise.set_value(std::move(out));
+      });
     });
   }
   return result;
 }
 
-workers::SubagentReport SwarmCrew::RunSubagent(const SubagentRun& run, int turn) {
+SwarmCrew::SubagentEnd SwarmCrew::RunSubagent(const SubagentRun& run) {
   EventSink* sink = ctx_.sink;
   workers::SubagentReport report;
   report.name = run.name;
@@ -367,8 +377,11 @@ workers::SubagentReport SwarmCrew::RunSubagent(const SubagentRun& run, int turn)
   report.result = outcome.end == workers::AgentEnd::kFinished ? outcome.result : outcome.error.ToString();
   report.steps = outcome.steps;
   report.tool_calls = outcome.tool_calls;
+  return {std::move(report), std::move(outcome)};
+}
 
-  std::lock_guard<std::mutex> lock(mu_);
+void SwarmCrew::Complete(const workers::AgentOutcome& outcome, int turn) {
+  std::lock_guard<std::mutex> lock(mu_);  // the coordinator's thread reads these too
   --running_;
   counters_.subagent_steps += outcome.steps;
   counters_.subagent_tool_calls += outcome.tool_calls;
@@ -379,7 +392,6 @@ workers::SubagentReport SwarmCrew::RunSubagent(const SubagentRun& run, int turn)
   if (outcome.end == workers::AgentEnd::kFinished) ++counters_.finished_subagents;
   int& slowest = turn_slowest_[turn];
   slowest = std::max(slowest, outcome.steps);
-  return report;
 }
 
 }  // namespace tide::orchestrator

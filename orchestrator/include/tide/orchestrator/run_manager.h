@@ -1,6 +1,9 @@
 // RunManager: starts swarm runs, records every event in the Store before anyone can see
 // it, and lets any number of watchers replay a run from a sequence number and then follow
 // it live. Runs execute on their own threads; their sub-agents share one Boost.Asio pool.
+// Each run's event writes go through its own strand of a writer pool (in seq order, one
+// at a time per run, runs in parallel), and each run's sub-agent completions through a
+// strand of the sub-agent pool (swarm_tools.h).
 //
 // Guarantees: events of a run have seq 0, 1, 2, ... without gaps; an event is durable
 // (RocksDB WAL) before it is delivered; the run record and its final event are written in
@@ -102,6 +105,7 @@ class RunManager {
   Store* store_;
   std::unique_ptr<boost::asio::thread_pool> pool_;       // sub-agents
   std::unique_ptr<boost::asio::thread_pool> runs_pool_;  // coordinators, one per run
+  std::unique_ptr<boost::asio::thread_pool> writers_;    // event writes, on one strand per run
   std::shared_ptr<workers::Policy> override_policy_;  // Options::policy
   std::shared_ptr<workers::Policy> engine_policy_;    // Options::engine_policy
   bool allow_host_tools_ = true;                      // Options::allow_host_tools

@@ -18,6 +18,9 @@
 // Ownership: borrows the spec, context and budget, which must outlive it; the crew must
 // outlive every tool it made and every call started (the coordinator's agent waits for
 // the calls of each turn, so a crew local to Swarm::Run does).
+// Scheduling: sub-agents run on the context's Boost.Asio pool; each one's completion (its
+// report, the crew's counters, the stage's slowest sub-agent, answering the tool call when
+// it is the batch's last) runs on the crew's strand of that pool, one at a time.
 // Thread safety: all methods may be called concurrently.
 #pragma once
 
@@ -31,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include "tide/orchestrator/run_tools.h"
@@ -103,9 +108,17 @@ class SwarmCrew {
 
   // Reserves `names` and counts them against max_subagents.
   Status Reserve(const std::vector<std::string>& names);
-  // Runs `runs` on the pool; the future yields FormatSubagentReports of all of them.
+  struct SubagentEnd {
+    workers::SubagentReport report;
+    workers::AgentOutcome outcome;
+  };
+
+  // Runs `runs` on the pool, each ending with a completion on the strand; the future
+  // yields FormatSubagentReports of all of them.
   std::future<workers::ToolOutput> Launch(std::vector<SubagentRun> runs);
-  workers::SubagentReport RunSubagent(const SubagentRun& run, int turn);
+  SubagentEnd RunSubagent(const SubagentRun& run);
+  // On the strand: counts a sub-agent's end in the crew's counters and its stage.
+  void Complete(const workers::AgentOutcome& outcome, int turn);
   std::string ResearcherPrompt(const std::string& name) const;
 
   const SwarmSpec& spec_;
@@ -125,6 +138,8 @@ class SwarmCrew {
   std::map<int, int> turn_slowest_;                              // turn -> most steps
   int turn_ = 0;
   int running_ = 0;
+  // Sub-agent completions, one at a time: the batch they answer needs no lock.
+  boost::asio::strand<boost::asio::thread_pool::executor_type> completions_;
 };
 
 }  // namespace tide::orchestrator
