@@ -3,6 +3,7 @@
 //   tide serve   serve the gRPC services (Orchestrator, Env, health, reflection)
 //   tide runs    list stored runs, show one run's trajectory tree and events
 //   tide gen     generate verified multi-agent tool-use data (OpenAI fine-tuning JSONL)
+//   tide eval    evaluate a model or the oracle on held-out seeds
 // Exit codes: 0 success, 1 the run or request failed, 2 bad input.
 #include <malloc.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include <CLI/CLI.hpp>
 
 #include "backend.h"
+#include "curves_command.h"
+#include "eval_command.h"
 #include "gen_command.h"
 #include "printer.h"
 #include "tide/bench/bench.h"
@@ -403,6 +406,10 @@ int Main(int argc, char** argv) {
 
   GenCommandArgs gen_args;
   CLI::App* gen_cmd = AddGenCommand(app, &gen_args);
+  EvalCommandArgs eval_args;
+  CLI::App* eval_cmd = AddEvalCommand(app, &eval_args);
+  CurvesCommandArgs curves_args;
+  CLI::App* curves_cmd = AddCurvesCommand(*train_cmd, &curves_args);
 
   std::vector<std::string> export_ids;
   int export_last = 0;
@@ -448,6 +455,8 @@ int Main(int argc, char** argv) {
     return s.ok() ? 0 : Fail(s);
   }
   if (*gen_cmd) return RunGenCommand(gen_args);
+  if (*eval_cmd) return RunEvalCommand(eval_args);
+  if (*curves_cmd) return RunCurvesCommand(curves_args);
   if (*show) return RunsShow(common, run_id, all_events);
   if (*trace) return RunsTrace(common, run_id, trace_html);
   if (*export_cmd) {
