@@ -76,6 +76,9 @@ struct InferenceEngine::Impl {
 
   mutable std::mutex mu;
   std::condition_variable wake;
+  // Held by the loop through each step's work (not its wait for work), and by
+  // UpdateWeights: weights change only between steps.
+  std::mutex step_mu;
   bool stopping = false;
   uint64_t next_id = 1;
   std::deque<std::unique_ptr<Sequence>> incoming;  // submitted, not yet seen by the loop
@@ -282,6 +285,7 @@ bool InferenceEngine::Impl::Step() {
     incoming.clear();
     cancel_ids.swap(cancels);
   }
+  std::lock_guard step_lock(step_mu);
   for (uint64_t id : cancel_ids) {
     for (auto& s : waiting) s->cancelled = s->cancelled || s->id == id;
     for (auto& s : running) s->cancelled = s->cancelled || s->id == id;
@@ -466,6 +470,21 @@ void InferenceEngine::Impl::Run() {
 }
 
 InferenceEngine::InferenceEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<WeightUpdateReport> InferenceEngine::UpdateWeights(const std::function<Status(Model&)>& update) {
+  const auto start = std::chrono::steady_clock::now();
+  std::lock_guard step_lock(impl_->step_mu);
+  const auto paused = std::chrono::steady_clock::now();
+  Status s = update(*impl_->model);
+  // Even a failed update may have written some weights: the cache goes either way.
+  WeightUpdateReport report;
+  report.prefix_blocks_dropped = impl_->pool->UnpublishAll();
+  TIDE_RETURN_IF_ERROR(s.WithContext("updating the engine's weights"));
+  const auto end = std::chrono::steady_clock::now();
+  report.wait_s = std::chrono::duration<double>(paused - start).count();
+  report.update_s = std::chrono::duration<double>(end - paused).count();
+  return report;
+}
 
 InferenceEngine::~InferenceEngine() {
   {

@@ -248,6 +248,20 @@ void KvBlockPool::UnpublishSubtree(int root) {
   }
 }
 
+int KvBlockPool::UnpublishAll() {
+  int unpublished = 0;
+  for (const Block& b : blocks_) unpublished += b.published ? 1 : 0;
+  for (int id = 0; id < options_.num_blocks; ++id) {
+    Block& b = blocks_[id];
+    if (!b.published || b.parent >= 0) continue;  // roots only: a subtree goes with its root
+    const bool cached = b.refcount == 0;
+    if (cached) LruRemove(id);
+    UnpublishSubtree(id);
+    if (cached) free_.push_back(id);
+  }
+  return unpublished;
+}
+
 void KvBlockPool::LruPushBack(int block) {
   Block& b = blocks_[block];
   b.lru_prev = lru_tail_;

@@ -435,6 +435,50 @@ TEST_F(InferenceEngineTest, ConstraintRepeatAndFinalTokens) {
   EXPECT_EQ(cut->stop_token_id, -1);
 }
 
+// Colocated RL: new weights reach a running engine without a restart, and the prefix
+// cache the old weights computed is not reused.
+TEST_F(InferenceEngineTest, UpdateWeightsServesTheNewWeightsWithoutTheStalePrefixCache) {
+  Model model = Model::Create(Weights()).value();
+  InferenceEngine::Options o;
+  o.max_running = 4;
+  auto engine = Engine(o, &model);
+  GenerateRequest request = Requests(1, 8)[0];
+  request.params.sampling.temperature = 0;
+  request.params.top_logprobs = 0;
+  GenerationResult before = engine->Generate(request).value();
+  ASSERT_GT(engine->stats().kv.cached, 0);  // the prompt's full blocks are in the prefix cache
+
+  constexpr uint64_t kNewSeed = 77;
+  Result<WeightUpdateReport> report = engine->UpdateWeights([&](Model& m) {
+    m.weights().InitRandom(kNewSeed);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_GT(report->prefix_blocks_dropped, 0);
+  EXPECT_GE(report->update_s, 0);
+  GenerationResult after = engine->Generate(request).value();
+  EXPECT_EQ(after.cached_tokens, 0);
+
+  // What an engine started on the new weights generates.
+  Model fresh = Model::Create(Weights()).value();
+  fresh.weights().InitRandom(kNewSeed);
+  auto fresh_engine = Engine(o, &fresh);
+  GenerationResult expected = fresh_engine->Generate(request).value();
+  auto ids = [](const GenerationResult& r) {
+    std::vector<int32_t> out;
+    for (const GeneratedToken& t : r.tokens) out.push_back(t.id);
+    return out;
+  };
+  EXPECT_EQ(ids(after), ids(expected));
+  EXPECT_NE(ids(after), ids(before));
+
+  // A failed update is the caller's error, named; the engine keeps serving.
+  Result<WeightUpdateReport> failed = engine->UpdateWeights([](Model&) { return InvalidArgument("bad shard"); });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("bad shard"), std::string::npos);
+  EXPECT_EQ(ids(engine->Generate(request).value()), ids(expected));
+}
+
 TEST_F(InferenceEngineTest, BadRequestsNameTheField) {
   auto e = Engine({});
   auto code_and = [&](GenerateRequest r, const std::string& field) {

@@ -216,6 +216,38 @@ TEST(KvBlockPoolTest, UsedChildOfEvictedParentBecomesPrivate) {
   ExpectStatsSum(*pool);
 }
 
+TEST(KvBlockPoolTest, UnpublishAllEmptiesTheCacheAndLeavesUsedBlocksToTheirHolders) {
+  auto pool = MakePool(6);
+  // Two cached chains (a -> b, c) and one used chain (d -> e) with a cached child f of e.
+  const int a = pool->Allocate(), b = pool->Allocate(), c = pool->Allocate();
+  const int d = pool->Allocate(), e = pool->Allocate(), f = pool->Allocate();
+  pool->Publish(a, -1, Tokens(1));
+  pool->Publish(b, a, Tokens(2));
+  pool->Publish(c, -1, Tokens(3));
+  pool->Publish(d, -1, Tokens(4));
+  pool->Publish(e, d, Tokens(5));
+  pool->Publish(f, e, Tokens(6));
+  for (int block : {a, b, c, f}) pool->Release(block);
+  ASSERT_EQ(pool->stats().cached, 4);
+
+  EXPECT_EQ(pool->UnpublishAll(), 6);
+  for (int block : {a, b, c, d, e, f}) EXPECT_FALSE(pool->published(block)) << block;
+  EXPECT_EQ(pool->stats().cached, 0);
+  EXPECT_EQ(pool->stats().free, 4);
+  EXPECT_EQ(pool->refcount(d), 1);  // still its holder's
+  EXPECT_EQ(pool->refcount(e), 1);
+  for (int seed = 1; seed <= 6; ++seed) EXPECT_EQ(pool->Lookup(-1, Tokens(seed)), -1) << seed;
+  EXPECT_EQ(pool->Lookup(d, Tokens(5)), -1);
+  // A child published under a block that is private now stays private too.
+  const int g = pool->Allocate();
+  EXPECT_EQ(pool->Publish(g, e, Tokens(7)), g);
+  EXPECT_FALSE(pool->published(g));
+  for (int block : {d, e, g}) pool->Release(block);  // private: back to the free list
+  EXPECT_EQ(pool->stats().free, 6);
+  EXPECT_EQ(pool->UnpublishAll(), 0);
+  ExpectStatsSum(*pool);
+}
+
 TEST(KvBlockPoolTest, PrefixCacheOffNeverHits) {
   auto pool = MakePool(3, 4, /*prefix_cache=*/false);
   const int a = pool->Allocate();

@@ -164,6 +164,13 @@ class UpdateQueue {
   std::shared_ptr<State> state_;
 };
 
+// What InferenceEngine::UpdateWeights did and how long the engine was held for it.
+struct WeightUpdateReport {
+  double wait_s = 0;    // waiting for the step in progress to end
+  double update_s = 0;  // the update itself, the prefix cache's invalidation included
+  int prefix_blocks_dropped = 0;
+};
+
 class InferenceEngine {
  public:
   struct Options {
@@ -197,6 +204,13 @@ class InferenceEngine {
   void Cancel(uint64_t request_id);
   // Submit and wait; `cancelled` (may be null) is polled and cancels the request.
   Result<GenerationResult> Generate(GenerateRequest request, const std::atomic<bool>* cancelled = nullptr);
+
+  // Colocated RL: runs `update` on the served model between two scheduler steps (no
+  // forward runs meanwhile; requests keep queueing), then empties the prefix cache, whose
+  // K/V the old weights computed. Requests in flight continue on the new weights with the
+  // K/V they already have (as vLLM's in-place weight sync does); callers that need
+  // on-policy rollouts update while nothing runs. The update's error is returned.
+  Result<WeightUpdateReport> UpdateWeights(const std::function<Status(Model&)>& update);
 
   Stats stats() const;
   int max_context() const;

@@ -106,6 +106,10 @@ class KvBlockPool {
   // and stays private when prefix_cache is off or when parent is not -1 and not published.
   // Publishing an already published block again under the same key returns it.
   int Publish(int block, int parent, std::span<const int32_t> tokens);
+  // Empties the prefix cache (after the weights its K/V were computed with change):
+  // cached blocks go to the free list, used published blocks stay with their holders as
+  // private blocks. Returns the number of blocks un-published.
+  int UnpublishAll();
 
   struct Stats {
     int free = 0;    // never used, or returned private
