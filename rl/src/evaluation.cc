@@ -24,6 +24,7 @@ class DiscardSink : public orchestrator::EventSink {
 
 constexpr int kSingleModeSubagentSteps = 1000;  // one agent doing every item (bench.cc's value)
 constexpr uint64_t kMaxEpisodes = 1000000;
+constexpr size_t kMaxAnswerBytes = 2000;
 
 int ResolvedSubagents(const EvalOptions& o) {
   if (o.mode == "single") return 1;
@@ -66,6 +67,7 @@ EvalEpisode RunEpisode(const EvalOptions& o, uint64_t seed, workers::Policy* pol
   e.total_steps = run->total_steps();
   e.tool_calls = run->tool_calls();
   e.tokens = run->usage().total_tokens();
+  e.answer = run->answer_json().substr(0, kMaxAnswerBytes);
   return e;
 }
 
@@ -209,7 +211,8 @@ json EvalEpisodeJson(const EvalEpisode& e) {
               {"tool_calls", e.tool_calls},
               {"tokens", e.tokens},
               {"wall_s", e.wall_s},
-              {"status", e.status}};
+              {"status", e.status},
+              {"answer", e.answer}};
 }
 
 }  // namespace tide::rl

@@ -99,6 +99,7 @@ TEST(Evaluation, AnEmptyAnswerScoresZeroWithoutFailing) {
   EXPECT_DOUBLE_EQ(r->mean_subagents, 0.0);
   EXPECT_DOUBLE_EQ(r->critical_steps, 1.0);  // one coordinator turn, nothing else
   EXPECT_EQ(EvalReportJson(*r)["policy"], "empty-answer");
+  EXPECT_EQ(r->episodes_detail[0].answer, "[]");  // kept, to see what scored 0
 }
 
 TEST(Evaluation, BadOptionsAreNamed) {

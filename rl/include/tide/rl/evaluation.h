@@ -56,6 +56,7 @@ struct EvalEpisode {
   int64_t tokens = 0;
   double wall_s = 0;
   std::string status = "ok";  // "ok", or the swarm's error
+  std::string answer;         // the coordinator's final answer, cut at 2000 bytes (what a low score scored)
 };
 
 struct EvalReport {
@@ -84,7 +85,7 @@ Result<EvalReport> Evaluate(const EvalOptions& options, workers::Policy* policy)
 //  "tool_calls","wall_s","failed_runs","tokens","policy","max_subagents"}.
 nlohmann::json EvalReportJson(const EvalReport& report);
 // One JSONL row per episode: seed, success, item_f1, reward, subagents, critical_steps,
-// total_steps, tool_calls, tokens, wall_s, status.
+// total_steps, tool_calls, tokens, wall_s, status, answer.
 nlohmann::json EvalEpisodeJson(const EvalEpisode& episode);
 
 }  // namespace tide::rl
