@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "curves_command.h"
+#include "train_rl_command.h"
 #include "eval_command.h"
 #include "gen_command.h"
 #include "printer.h"
@@ -410,6 +411,8 @@ int Main(int argc, char** argv) {
   CLI::App* eval_cmd = AddEvalCommand(app, &eval_args);
   CurvesCommandArgs curves_args;
   CLI::App* curves_cmd = AddCurvesCommand(*train_cmd, &curves_args);
+  TrainRlArgs train_rl_args;
+  CLI::App* train_rl_cmd = AddTrainRlCommand(*train_cmd, &train_rl_args);
 
   std::vector<std::string> export_ids;
   int export_last = 0;
@@ -457,6 +460,7 @@ int Main(int argc, char** argv) {
   if (*gen_cmd) return RunGenCommand(gen_args);
   if (*eval_cmd) return RunEvalCommand(eval_args);
   if (*curves_cmd) return RunCurvesCommand(curves_args);
+  if (*train_rl_cmd) return RunTrainRlCommand(train_rl_args);
   if (*show) return RunsShow(common, run_id, all_events);
   if (*trace) return RunsTrace(common, run_id, trace_html);
   if (*export_cmd) {

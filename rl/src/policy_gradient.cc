@@ -179,7 +179,7 @@ Result<PolicyGradientStats> PolicyGradientBackward(engine::Model& model, std::sp
   std::vector<float> weights(static_cast<size_t>(p.rows), 0.f);
   for (size_t i = 0; i < rollouts.size(); ++i) {
     for (size_t t = 0; t < loss.dlogp[i].size(); ++t) {
-      weights[p.first_completion_row[i] + t] = static_cast<float>(-loss.dlogp[i][t]);
+      weights[p.first_completion_row[i] + t] = static_cast<float>(-loss.dlogp[i][t] * o.grad_scale);
     }
   }
   std::vector<float> dcols(logits.data.size());

@@ -29,8 +29,11 @@ Result<PolicyResponse> EnginePolicy::Generate(const PolicyRequest& request) {
   for (const char* stop : {"<|im_end|>", "<|endoftext|>"}) {
     if (auto id = tokenizer.AddedTokenId(stop)) gen.params.stop_token_ids.push_back(*id);
   }
+  gen.params.return_router_choices = options_.return_router_choices;
+  std::vector<int32_t> prompt_ids = options_.on_generation ? gen.prompt : std::vector<int32_t>();
   TIDE_ASSIGN_OR_RETURN(engine::GenerationResult result, engine_->Generate(std::move(gen), request.cancelled));
   if (result.finish_reason == engine::FinishReason::kCancelled) return Cancelled("generation cancelled");
+  if (options_.on_generation) options_.on_generation({request.agent, std::move(prompt_ids), result});
   const engine::ParsedAssistantOutput parsed = engine::ParseAssistantOutput(result.text);
   PolicyResponse response;
   response.message.role = "assistant";

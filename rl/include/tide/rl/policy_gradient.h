@@ -43,6 +43,10 @@ struct PolicyGradientOptions {
   // training log-probs normalise over the same ids and padded logits get no gradient.
   int sampling_vocab = 0;
   double clip_norm = 1.0;      // global gradient-norm clip; <= 0: none
+  // PolicyGradientBackward multiplies the gradient it adds by this: a micro-batch's share
+  // of the step's normaliser (its masked tokens / the step's), so micro-batches add up to
+  // the gradient of the whole step's token-level loss.
+  float grad_scale = 1.f;
   // The KL reference (loss.kl_beta > 0): a frozen model, forwarded without replay.
   engine::Model* reference = nullptr;
   // When set, the training forward's tokens per expert are added to it (for the

@@ -12,12 +12,22 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "tide/engine/inference_engine.h"
 #include "tide/workers/policy.h"
 
 namespace tide::workers {
+
+// One generation of an agent's turn as the engine made it: what RL trains on (the prompt's
+// token ids, the sampled tokens with their log-probs and, when asked, router choices).
+struct AgentGeneration {
+  std::string agent;
+  std::vector<int32_t> prompt;
+  engine::GenerationResult result;
+};
 
 class EnginePolicy : public Policy {
  public:
@@ -28,6 +38,10 @@ class EnginePolicy : public Policy {
     uint64_t seed = 0;
     bool enable_thinking = true;  // false: the prompt closes an empty <think> block (true
                                   // renders turns as the trainer does)
+    // RL rollouts: every finished generation is handed to this (on the agent's thread,
+    // before its turn is parsed; agents of a swarm call it concurrently).
+    std::function<void(AgentGeneration)> on_generation;
+    bool return_router_choices = false;  // record them in what on_generation gets
   };
   EnginePolicy(engine::InferenceEngine* engine, Options options);
 
