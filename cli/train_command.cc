@@ -33,6 +33,7 @@ struct Recipe {
   std::string tokenizer;  // tokenizer.json path; empty = train one on the data with the model's vocab size
   std::string data;       // training JSONL (the --data flag overrides it)
   std::string eval_data;  // held-out JSONL (e.g. `tide gen` on other seeds); empty = the data's tail
+  std::string init_model; // a model folder to start from (same config), e.g. a shorter-context SFT; empty = random
   int seq_len = 128;
   double eval_fraction = 0.05;
   uint64_t init_seed = 1;
@@ -55,6 +56,7 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   TIDE_RETURN_IF_ERROR(r.String("tokenizer", &rc.tokenizer, false));
   TIDE_RETURN_IF_ERROR(r.String("data", &rc.data, false));
   TIDE_RETURN_IF_ERROR(r.String("eval_data", &rc.eval_data, false));
+  TIDE_RETURN_IF_ERROR(r.String("init_model", &rc.init_model, false));
   TIDE_RETURN_IF_ERROR(r.Int("seq_len", &rc.seq_len, false, 2, 1 << 16));
   TIDE_RETURN_IF_ERROR(r.Double("eval_fraction", &rc.eval_fraction, false, 0, 0.5));
   TIDE_RETURN_IF_ERROR(r.UInt64("init_seed", &rc.init_seed, false));
@@ -81,6 +83,7 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   rc.tokenizer = Resolve(rc.tokenizer, path);
   rc.data = Resolve(rc.data, path);
   rc.eval_data = Resolve(rc.eval_data, path);
+  rc.init_model = Resolve(rc.init_model, path);
   return rc;
 }
 
@@ -173,6 +176,17 @@ int RunTrainLm(const TrainLmArgs& args) {
 
   ModelWeights weights = ModelWeights::Allocate(*config);
   weights.InitRandom(recipe->init_seed);
+  if (!recipe->init_model.empty()) {  // a resumed run's checkpoint still wins (TrainLm loads it)
+    Result<ModelWeights> init = LoadModel(recipe->init_model);
+    if (!init.ok()) return Fail(init.status().WithContext("init_model"));
+    if (Status same = CheckWeightShapes(*init, ("init_model " + recipe->init_model).c_str()); !same.ok()) return Fail(same);
+    if (init->config.vocab_size != config->vocab_size || init->config.hidden_size != config->hidden_size ||
+        init->config.num_hidden_layers != config->num_hidden_layers || init->config.num_experts != config->num_experts) {
+      return Fail(InvalidArgument("init_model " + recipe->init_model + " is not a model of " + recipe->model));
+    }
+    init->config = weights.config;  // the recipe's config (e.g. a longer max_position_embeddings)
+    weights = std::move(*init);
+  }
   std::cerr << "train lm: " << config->NumParameters() << " parameters (" << config->NumActiveParameters()
             << " active), " << train.size() << " train / " << eval.size() << " eval windows of " << recipe->seq_len
             << " tokens\n";

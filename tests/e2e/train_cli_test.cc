@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -132,6 +133,30 @@ TEST(TrainCliTest, SftOnGeneratedDataWithHeldOutSeeds) {
              &status);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
   EXPECT_NE(out.find("missing.jsonl"), std::string::npos) << out;
+
+  // Fine-tuning from the trained model (init_model): it starts where that run ended, not
+  // from a random model's loss; a model of another config is refused, named.
+  {
+    std::ofstream r(dir / "more.json");
+    r << R"({"model": ")" << TIDE_SOURCE_DIR << R"(/configs/models/tiny.json", "data": "train/examples.jsonl",
+            "eval_data": "eval/examples.jsonl", "init_model": "model", "seq_len": 64, "batch_windows": 2,
+            "steps": 2, "lr": 0.001, "optimizer": "adamw"})";
+  }
+  out = Run2(tide + " train sft --config " + (dir / "more.json").string() + " --out " + (dir / "more").string() + " --json",
+             &status);
+  ASSERT_EQ(status, 0) << out;
+  const nlohmann::json more = nlohmann::json::parse(out.substr(out.rfind('{')));
+  const double start = more["first_loss"].get<double>();
+  EXPECT_LT(std::abs(start - trained["final_loss"].get<double>()), std::abs(start - trained["first_loss"].get<double>()))
+      << out;
+  {
+    std::ofstream r(dir / "other.json");
+    r << R"({"model": ")" << TIDE_SOURCE_DIR << R"(/configs/models/swarm-s.json", "data": "train/examples.jsonl",
+            "init_model": "model", "tokenizer": "model/tokenizer.json", "steps": 1})";
+  }
+  out = Run2(tide + " train sft --config " + (dir / "other.json").string() + " --out " + (dir / "m4").string(), &status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
+  EXPECT_NE(out.find("init_model"), std::string::npos) << out;
   fs::remove_all(dir);
 }
 
