@@ -123,12 +123,11 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
     if (step == result.resumed_from + 1) result.first_loss = step_loss;
     result.final_loss = step_loss;
     result.steps = step;
-    const bool pause = options.stop_after_step > 0 && step >= options.stop_after_step && step < options.steps;
-    const bool last = step == options.steps || pause;
-    if (!eval.empty() && ((options.eval_every > 0 && step % options.eval_every == 0) || last)) {
+    const StepEnd end = EndOfStep(step, options.steps, options.save_every, options.stop_after_step);
+    if (!eval.empty() && ((options.eval_every > 0 && step % options.eval_every == 0) || end.last)) {
       TIDE_ASSIGN_OR_RETURN(result.eval_loss, EvalLoss(weights, eval));
     }
-    if ((options.save_every > 0 && step % options.save_every == 0) || last) {
+    if (end.save) {
       TIDE_RETURN_IF_ERROR(SaveTrainCheckpoint(*weights, opt, step, out_dir));
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -145,7 +144,7 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
       p.eta_s = done > 0 ? elapsed / done * (options.steps - step) : 0;
       progress(p);
     }
-    if (pause) return result;
+    if (end.pause) return result;
   }
   TIDE_RETURN_IF_ERROR(SaveModel(*weights, out_dir, Dtype::kF32));
   return result;

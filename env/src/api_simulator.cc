@@ -4,17 +4,12 @@
 #include <cctype>
 #include <cmath>
 
+#include "tide/core/split_mix.h"
+
 namespace tide::env {
 namespace {
 
 using nlohmann::json;
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 uint64_t Fnv1a(const std::string& s) {
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -110,9 +105,9 @@ Result<std::string> ApiSimulator::Call(size_t tool_index, const json& arguments)
   enum { kNone, k503, k429, k504 } failure = kNone;
   bool apply_anyway = false;
   if (failures_.rate > 0 && k < failures_.max_consecutive) {
-    const uint64_t h = Mix(failures_.seed ^ Mix(Fnv1a(key) + static_cast<uint64_t>(k)));
+    const uint64_t h = SplitMix64(failures_.seed ^ SplitMix64(Fnv1a(key) + static_cast<uint64_t>(k)));
     if (static_cast<double>(h >> 11) * 0x1.0p-53 < failures_.rate) {
-      const uint64_t h2 = Mix(h);
+      const uint64_t h2 = SplitMix64(h);
       failure = h2 % 3 == 0 ? k503 : h2 % 3 == 1 ? k429 : k504;
       apply_anyway = failure == k504 && Mutates(tool.kind) && ((h2 >> 8) & 1) != 0;
     }

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "tide/core/split_mix.h"
 #include "tide/env/seeded_random.h"
 
 namespace tide::env {
@@ -45,13 +46,6 @@ const Persona& FindPersona(const std::string& name) {
     if (name == p.name) return p;
   }
   return Personas().front();
-}
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 std::string Fill(const std::string& tmpl, const std::string& value) {
@@ -128,7 +122,7 @@ const std::vector<std::string>& ApiUserPersonas() {
 }
 
 ApiDialogue HideApiDetails(const ApiTaskSpec& full, uint64_t seed) {
-  SeededRandom rng(Mix(seed ^ 0xd1a109eull));
+  SeededRandom rng(SplitMix64(seed ^ 0xd1a109eull));
   ApiDialogue d;
   d.persona = rng.Pick(ApiUserPersonas());
   d.shown = full;
@@ -171,7 +165,7 @@ std::string ApiUserSimulator::Reply(const std::string& question) const {
   for (int label : DetailLabelsIn(question)) {
     for (const ApiUserDetail& d : details_) {
       if (d.label != label) continue;
-      const uint64_t pick = Mix(seed_ ^ Mix(static_cast<uint64_t>(label))) % p.answers.size();
+      const uint64_t pick = SplitMix64(seed_ ^ SplitMix64(static_cast<uint64_t>(label))) % p.answers.size();
       return Fill(p.answers[pick], d.value.dump());
     }
   }

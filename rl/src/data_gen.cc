@@ -12,6 +12,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "tide/core/split_mix.h"
 #include "tide/env/world.h"
 #include "tide/orchestrator/swarm.h"
 #include "tide/rl/example_dedup.h"
@@ -22,13 +23,6 @@ namespace tide::rl {
 namespace {
 
 using nlohmann::json;
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 int HardwareThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 

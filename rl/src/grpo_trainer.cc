@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tide/core/split_mix.h"
 #include "tide/engine/checkpoint.h"
 #include "tide/engine/lm_trainer.h"
 #include "tide/engine/model.h"
@@ -10,15 +11,8 @@
 namespace tide::rl {
 namespace {
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 uint64_t StepSeed(uint64_t seed, int step, int slot) {
-  return Mix(Mix(seed) ^ Mix(static_cast<uint64_t>(step) << 20 | static_cast<uint64_t>(slot)));
+  return SplitMix64(SplitMix64(seed) ^ SplitMix64(static_cast<uint64_t>(step) << 20 | static_cast<uint64_t>(slot)));
 }
 
 }  // namespace
@@ -48,7 +42,7 @@ Result<GrpoResult> TrainGrpo(engine::ModelWeights* weights, std::span<const std:
     double reward_sum = 0;
     int rollouts = 0;
     for (int j = 0; j < o.prompts_per_step; ++j) {
-      const auto& prompt = prompts[Mix(StepSeed(o.seed, step, j)) % prompts.size()];
+      const auto& prompt = prompts[SplitMix64(StepSeed(o.seed, step, j)) % prompts.size()];
       TIDE_ASSIGN_OR_RETURN(std::vector<Rollout> group, SampleGroup(model, prompt, o.rollout, StepSeed(o.seed, step, j + 1000)));
       std::vector<float> rewards;
       for (Rollout& r : group) {
@@ -80,13 +74,12 @@ Result<GrpoResult> TrainGrpo(engine::ModelWeights* weights, std::span<const std:
     }
     result.steps = step;
     result.history.push_back(st);
-    const bool pause = o.stop_after_step > 0 && step >= o.stop_after_step && step < o.steps;
-    const bool last = step == o.steps || pause;
-    if ((o.save_every > 0 && step % o.save_every == 0) || last) {
+    const engine::StepEnd end = engine::EndOfStep(step, o.steps, o.save_every, o.stop_after_step);
+    if (end.save) {
       TIDE_RETURN_IF_ERROR(engine::SaveTrainCheckpoint(*weights, opt, step, out_dir));
     }
     if (progress) progress(st);
-    if (pause) return result;
+    if (end.pause) return result;
   }
   if (result.resumed_from < o.steps) TIDE_RETURN_IF_ERROR(engine::SaveModel(*weights, out_dir, engine::Dtype::kF32));
   return result;

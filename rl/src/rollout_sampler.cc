@@ -4,17 +4,11 @@
 #include <random>
 #include <string>
 
+#include "tide/core/split_mix.h"
 #include "tide/engine/sampler.h"
 
 namespace tide::rl {
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 Status CheckOptions(const engine::ModelConfig& c, std::span<const int32_t> prompt, const RolloutOptions& o) {
   if (prompt.empty()) return InvalidArgument("prompt is empty");

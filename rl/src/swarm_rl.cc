@@ -9,6 +9,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "tide/core/split_mix.h"
 #include "tide/engine/checkpoint.h"
 #include "tide/engine/lm_trainer.h"
 #include "tide/engine/train_checkpoint.h"
@@ -21,13 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // Swarm events are not kept: an episode's record is its generations and its result.
 class DroppingSink : public orchestrator::EventSink {
@@ -96,7 +90,7 @@ Result<std::vector<SwarmEpisode>> CollectSwarmGroup(engine::InferenceEngine* eng
       workers::EnginePolicy::Options po;
       po.temperature = o.temperature;
       po.max_tokens = o.max_tokens;
-      po.seed = Mix(sample_seed ^ Mix(static_cast<uint64_t>(g) + 1));
+      po.seed = SplitMix64(sample_seed ^ SplitMix64(static_cast<uint64_t>(g) + 1));
       po.return_router_choices = true;
       po.on_generation = [&ep, &mu = turn_mu[static_cast<size_t>(g)]](workers::AgentGeneration gen) {
         std::lock_guard<std::mutex> lock(mu);
@@ -185,9 +179,9 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
     std::vector<Rollout> batch;
     double reward_sum = 0;
     for (int j = 0; j < o.tasks_per_step; ++j) {
-      const uint64_t task_seed = o.task_seed_first + Mix(Mix(o.seed) ^ Mix(uint64_t(step) << 16 | uint64_t(j))) % o.task_seed_count;
+      const uint64_t task_seed = o.task_seed_first + SplitMix64(SplitMix64(o.seed) ^ SplitMix64(uint64_t(step) << 16 | uint64_t(j))) % o.task_seed_count;
       TIDE_ASSIGN_OR_RETURN(std::vector<SwarmEpisode> group,
-                            CollectSwarmGroup(engine, o.rollout, task_seed, Mix(task_seed ^ Mix(o.seed + step))));
+                            CollectSwarmGroup(engine, o.rollout, task_seed, SplitMix64(task_seed ^ SplitMix64(o.seed + step))));
       std::vector<float> rewards;
       for (SwarmEpisode& ep : group) {
         if (o.reward_fn) {
@@ -292,13 +286,12 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
     }
     result.steps = step;
     result.history.push_back(st);
-    const bool pause = o.stop_after_step > 0 && step >= o.stop_after_step && step < o.steps;
-    const bool last = step == o.steps || pause;
-    if ((o.save_every > 0 && step % o.save_every == 0) || last) {
+    const engine::StepEnd end = engine::EndOfStep(step, o.steps, o.save_every, o.stop_after_step);
+    if (end.save) {
       TIDE_RETURN_IF_ERROR(engine::SaveTrainCheckpoint(*weights, *optimizer, step, out_dir));
     }
     if (progress) progress(st);
-    if (pause) return result;
+    if (end.pause) return result;
   }
   if (result.resumed_from < o.steps) TIDE_RETURN_IF_ERROR(engine::SaveModel(*weights, out_dir, engine::Dtype::kF32));
   return result;

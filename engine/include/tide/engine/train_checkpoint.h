@@ -28,4 +28,20 @@ Status SaveTrainCheckpoint(const ModelWeights& weights, const Optimizer& optimiz
 Result<int> LoadTrainCheckpoint(const std::string& out_dir, const OptimizerConfig& config, ModelWeights* weights,
                                 Optimizer* optimizer);
 
+// What a training loop does after step `step` of `steps` (the trainers share it): it
+// pauses when stop_after_step (> 0) is reached before the end, and checkpoints every
+// save_every (> 0) steps, at its last step and when it pauses.
+struct StepEnd {
+  bool pause = false;
+  bool last = false;  // the run's last step, or its pause
+  bool save = false;
+};
+inline StepEnd EndOfStep(int step, int steps, int save_every, int stop_after_step) {
+  StepEnd end;
+  end.pause = stop_after_step > 0 && step >= stop_after_step && step < steps;
+  end.last = step == steps || end.pause;
+  end.save = (save_every > 0 && step % save_every == 0) || end.last;
+  return end;
+}
+
 }  // namespace tide::engine
