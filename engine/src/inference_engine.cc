@@ -25,8 +25,10 @@ struct Sequence {
   uint64_t id = 0;
   GenerationParams params;
   std::shared_ptr<TokenConstraint> constraint;
-  std::shared_ptr<const TokenConstraint> constraint_initial;  // with constraint_repeat: the state at Submit
+  std::shared_ptr<const TokenConstraint> constraint_initial;  // with a repeat or a trigger: the state at Submit
   std::vector<int32_t> constraint_repeat;
+  std::vector<int32_t> constraint_trigger;
+  bool dormant = false;       // a lazy constraint waiting for its trigger
   int repeat_pos = -1;        // >= 0: between constrained values, the next repeat token's index
   std::vector<float> masked;  // the constrained row's scratch
   std::function<void(const GenerationUpdate&)> on_update;
@@ -43,6 +45,10 @@ struct Sequence {
   bool cancelled = false;
   GenerationUpdate pending;     // what the next callback will carry
 };
+
+bool EndsWith(const std::vector<int32_t>& tokens, const std::vector<int32_t>& tail) {
+  return tokens.size() >= tail.size() && std::equal(tail.begin(), tail.end(), tokens.end() - static_cast<std::ptrdiff_t>(tail.size()));
+}
 
 // Log-softmax of a temperature-scaled row: log p(i) = (x_i − max) / t − log Σ exp(...).
 struct LogSoftmax {
@@ -201,7 +207,7 @@ void InferenceEngine::Impl::MaskToRepeat(Sequence* s) const {
 void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row, std::span<const int32_t> routing) {
   // A model's vocabulary may be padded past the tokenizer's: never sample a non-token.
   std::span<const float> logits = row.first(std::min(row.size(), static_cast<size_t>(tokenizer->vocab_size())));
-  if (s->constraint != nullptr) {
+  if (s->constraint != nullptr && !s->dormant) {
     s->masked.assign(logits.begin(), logits.end());
     if (s->repeat_pos >= 0) {
       MaskToRepeat(s);
@@ -235,7 +241,7 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row, std:
   ++stats.generated_tokens;
   const auto& stop_ids = s->params.stop_token_ids;
   const bool is_stop = std::find(stop_ids.begin(), stop_ids.end(), g.id) != stop_ids.end();
-  if (s->constraint != nullptr && s->repeat_pos < 0 && !s->constraint->Accept(g.id).ok()) {
+  if (s->constraint != nullptr && s->repeat_pos < 0 && !s->dormant && !s->constraint->Accept(g.id).ok()) {
     s->pending.error = Internal("the constraint refused the token it allowed");
     Finish(s, FinishReason::kError);
     return;
@@ -256,8 +262,13 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row, std:
   s->pending.text += s->stream->Add(s->tokens.back(), &stopped);
   const auto& final_ids = s->params.final_token_ids;
   stopped = stopped || std::find(final_ids.begin(), final_ids.end(), s->tokens.back()) != final_ids.end();
-  if (s->constraint != nullptr && s->repeat_pos < 0 && s->constraint->finished()) {
-    if (s->constraint_repeat.empty()) {
+  if (s->dormant) {
+    s->dormant = !EndsWith(s->tokens, s->constraint_trigger);
+  } else if (s->constraint != nullptr && s->repeat_pos < 0 && s->constraint->finished()) {
+    if (!s->constraint_trigger.empty()) {  // free again until the next trigger
+      s->constraint = std::make_shared<TokenConstraint>(*s->constraint_initial);
+      s->dormant = true;
+    } else if (s->constraint_repeat.empty()) {
       stopped = true;
     } else {
       s->repeat_pos = 0;  // another value may follow
@@ -568,11 +579,24 @@ Result<uint64_t> InferenceEngine::Submit(GenerateRequest request, std::function<
       }
     }
   }
+  if (!request.constraint_trigger.empty()) {
+    if (request.constraint == nullptr) return InvalidArgument("constraint_trigger: needs a constraint");
+    if (!request.constraint_repeat.empty()) return InvalidArgument("constraint_trigger: not with constraint_repeat");
+    for (int32_t t : request.constraint_trigger) {
+      if (t < 0 || t >= m.tokenizer->vocab_size()) {
+        return InvalidArgument("constraint_trigger: token " + std::to_string(t) + " is outside the vocabulary");
+      }
+    }
+  }
   auto s = std::make_unique<Sequence>();
   s->params = p;
   s->constraint = std::move(request.constraint);
   s->constraint_repeat = std::move(request.constraint_repeat);
-  if (!s->constraint_repeat.empty()) s->constraint_initial = std::make_shared<const TokenConstraint>(*s->constraint);
+  s->constraint_trigger = std::move(request.constraint_trigger);
+  if (!s->constraint_repeat.empty() || !s->constraint_trigger.empty()) {
+    s->constraint_initial = std::make_shared<const TokenConstraint>(*s->constraint);
+  }
+  s->dormant = !s->constraint_trigger.empty() && !EndsWith(request.prompt, s->constraint_trigger);
   if (s->constraint != nullptr && s->constraint->vocab_size() > m.tokenizer->vocab_size()) {
     return InvalidArgument("constraint: built for a vocabulary of " + std::to_string(s->constraint->vocab_size()) +
                            " tokens, the tokenizer has " + std::to_string(m.tokenizer->vocab_size()));

@@ -435,6 +435,49 @@ TEST_F(InferenceEngineTest, ConstraintRepeatAndFinalTokens) {
   EXPECT_EQ(cut->stop_token_id, -1);
 }
 
+// A lazy constraint (constraint_trigger) leaves the model free until the trigger, then
+// forces one valid value, then leaves it free again without stopping the request.
+TEST_F(InferenceEngineTest, LazyConstraintAppliesOnlyAfterItsTrigger) {
+  auto e = Engine({});
+  const nlohmann::json params = nlohmann::json::parse(R"({"type": "object", "properties": {
+      "city": {"enum": ["Paris", "Oslo"]}}, "required": ["city"]})");
+  const auto trie = TokenTrie::FromTokenizer(tokenizer_);
+  const int32_t open = *tokenizer_.AddedTokenId("<tool_call>");
+  const int32_t end = *tokenizer_.AddedTokenId("</tool_call>");
+  auto lazy = [&](GenerateRequest r) {
+    auto matcher = JsonSchemaMatcher::Create(ToolCallSchema({{"go", params}}));
+    EXPECT_TRUE(matcher.ok());
+    r.constraint = std::make_shared<TokenConstraint>(TokenConstraint::Create(std::move(*matcher), trie, {end}).value());
+    r.constraint_trigger = {open};
+    return r;
+  };
+  for (int i = 0; i < 10; ++i) {
+    GenerateRequest r = Requests(1, 120)[0];
+    r.params.seed = 2000 + i;
+    r.params.sampling.temperature = 1.f;
+    r.params.top_logprobs = 0;
+    // Not triggered: exactly what the model writes unconstrained (when it never opens a call).
+    auto free = e->Generate(r), waiting = e->Generate(lazy(r));
+    ASSERT_TRUE(free.ok() && waiting.ok());
+    const bool opened = std::any_of(free->tokens.begin(), free->tokens.end(), [&](const GeneratedToken& t) { return t.id == open; });
+    if (!opened) EXPECT_EQ(waiting->text, free->text);
+    // Triggered by the prompt's last token: one valid call, then free text to max_tokens.
+    r.prompt.push_back(open);
+    auto out = e->Generate(lazy(r));
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->finish_reason, FinishReason::kLength) << "reaching the end token does not stop a lazy request";
+    const size_t close = out->text.find("</tool_call>");
+    ASSERT_NE(close, std::string::npos) << out->text;
+    const nlohmann::json call = nlohmann::json::parse(out->text.substr(0, close), nullptr, false);
+    ASSERT_FALSE(call.is_discarded()) << out->text;
+    EXPECT_EQ(call["name"], "go");
+    EXPECT_TRUE(call["arguments"]["city"] == "Paris" || call["arguments"]["city"] == "Oslo") << out->text;
+  }
+  GenerateRequest bad = Requests(1, 8)[0];
+  bad.constraint_trigger = {open};
+  EXPECT_NE(e->Submit(bad, [](const GenerationUpdate&) {}).status().message().find("constraint_trigger"), std::string::npos);
+}
+
 // Colocated RL: new weights reach a running engine without a restart, and the prefix
 // cache the old weights computed is not reused.
 TEST_F(InferenceEngineTest, UpdateWeightsServesTheNewWeightsWithoutTheStalePrefixCache) {

@@ -94,6 +94,12 @@ struct GenerateRequest {
   // these, and then the rest of them follow (forced), after which a fresh copy of the
   // constraint, in its state at Submit, applies again. Empty: stop after one value.
   std::vector<int32_t> constraint_repeat;
+  // Lazy constraint (llama.cpp's lazy grammars), only with a constraint and without
+  // constraint_repeat: the model writes freely until its context ends with these tokens
+  // (e.g. the id of "<tool_call>"); then the constraint applies until it accepts its end
+  // token, after which the model is free again and a fresh copy (its state at Submit)
+  // waits for the next trigger. Reaching the end token does not stop the request.
+  std::vector<int32_t> constraint_trigger;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };

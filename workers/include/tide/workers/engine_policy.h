@@ -13,10 +13,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "tide/engine/inference_engine.h"
+#include "tide/engine/json_constraint.h"
 #include "tide/workers/policy.h"
 
 namespace tide::workers {
@@ -42,6 +45,12 @@ class EnginePolicy : public Policy {
     // before its turn is parsed; agents of a swarm call it concurrently).
     std::function<void(AgentGeneration)> on_generation;
     bool return_router_choices = false;  // record them in what on_generation gets
+    // Every <tool_call> the model opens is decoded under the offered tools' JSON Schema
+    // (a lazy constraint: free text until "<tool_call>"), so a call is always one valid
+    // call of an offered tool with arguments its schema accepts. Off for RL rollouts: the
+    // engine reports log-probs under the masked distribution, which the training forward
+    // does not see.
+    bool constrain_tool_calls = true;
   };
   EnginePolicy(engine::InferenceEngine* engine, Options options);
 
@@ -49,8 +58,14 @@ class EnginePolicy : public Policy {
   Result<PolicyResponse> Generate(const PolicyRequest& request) override;
 
  private:
+  // The lazy tool-call constraint for `tools`, or null when the tokenizer lacks the
+  // <tool_call> tokens (the model then writes calls unconstrained).
+  Result<std::shared_ptr<engine::TokenConstraint>> ToolCallConstraint(const std::vector<ToolSpec>& tools);
+
   engine::InferenceEngine* engine_;
   Options options_;
+  std::mutex trie_mu_;
+  std::shared_ptr<const engine::TokenTrie> trie_;  // guarded by trie_mu_; built on first use
 };
 
 }  // namespace tide::workers
