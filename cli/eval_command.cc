@@ -66,6 +66,8 @@ CLI::App* AddEvalCommand(CLI::App& app, EvalCommandArgs* a) {
       ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
   cmd->add_option("--max-tokens", a->max_tokens, "model: most tokens per turn")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_flag("--free-tool-calls", a->free_tool_calls,
+                "model: write tool calls unconstrained (default: every <tool_call> follows the tools' JSON Schema)");
   cmd->add_option("--episodes-out", a->episodes_out, "write one JSON line per episode to this file");
   cmd->add_flag("--json", a->json, "print the result as one JSON line");
   return cmd;
@@ -114,6 +116,7 @@ int RunEvalCommand(EvalCommandArgs a) {
     workers::EnginePolicy::Options po;
     po.temperature = a.temperature;
     po.max_tokens = a.max_tokens;
+    po.constrain_tool_calls = !a.free_tool_calls;
     policy = std::make_unique<workers::EnginePolicy>(served->engine(), po);
   } else {
     policy = std::make_unique<env::OraclePolicy>(env::OraclePolicy::Options{kOracleCallsPerTurn});
@@ -133,7 +136,10 @@ int RunEvalCommand(EvalCommandArgs a) {
   }
   nlohmann::json line = rl::EvalReportJson(r);
   line["model"] = model_id;
-  if (!a.model_dir.empty()) line["temperature"] = a.temperature;
+  if (!a.model_dir.empty()) {
+    line["temperature"] = a.temperature;
+    line["constrained_tool_calls"] = !a.free_tool_calls;
+  }
   if (a.json) {
     std::cout << line.dump() << std::endl;
     return 0;

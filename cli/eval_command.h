@@ -26,6 +26,7 @@ struct EvalCommandArgs {
   std::string episodes_out;
   float temperature = 0.f;  // engine policy; 0 = greedy, so an evaluation is reproducible
   int max_tokens = 512;     // engine policy: most tokens per turn
+  bool free_tool_calls = false;  // engine policy: tool calls not decoded under the tools' schema
   bool json = false;
 };
 

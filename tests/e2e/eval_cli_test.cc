@@ -116,6 +116,12 @@ TEST(EvalCliTest, EvaluatesAModelFolder) {
   EXPECT_EQ(r["success"], 0.0);
   EXPECT_GE(r["failed_runs"].get<int>(), 0);
   EXPECT_LE(r["failed_runs"].get<int>(), 2);
+  EXPECT_EQ(r["constrained_tool_calls"], true);
+  const std::string free_out = Eval("--model " + model + " --items 2 --seeds 9000-9000 --max-tokens 16 --max-coordinator-steps 1 "
+                                    "--free-tool-calls --json 2>&1",
+                                    &status);
+  ASSERT_EQ(ExitCode(status), 0) << free_out;
+  EXPECT_EQ(LastJson(free_out)["constrained_tool_calls"], false);
 }
 
 }  // namespace
