@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+using tide::e2e::ExitCode;
 
 TEST(CurvesCliTest, DrawsThePng) {
   const fs::path dir = tide::e2e::FreshTempDir("tide-curves-cli-");

@@ -19,16 +19,11 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+using tide::e2e::ExitCode;
 
-std::string Eval(const std::string& args, int* status) {
-  return tide::e2e::Shell(std::string(TIDE_BIN) + " eval " + args, status);
-}
+std::string Eval(const std::string& args, int* status) { return tide::e2e::RunTide("eval " + args, status); }
 
-json LastJson(const std::string& out) {
-  const size_t at = out.rfind('{');
-  return at == std::string::npos ? json() : json::parse(out.substr(at), nullptr, false);
-}
+using tide::e2e::LastJson;
 
 TEST(EvalCliTest, OracleSwarmAgainstSingle) {
   const fs::path dir = tide::e2e::FreshTempDir("tide-eval-cli-");

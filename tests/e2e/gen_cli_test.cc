@@ -22,11 +22,9 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+using tide::e2e::ExitCode;
 
-std::string Gen(const std::string& args, int* status) {
-  return tide::e2e::Shell(std::string(TIDE_BIN) + " gen " + args, status);
-}
+std::string Gen(const std::string& args, int* status) { return tide::e2e::RunTide("gen " + args, status); }
 
 TEST(GenCliTest, WritesVerifiedExamplesAndStats) {
   const fs::path dir = tide::e2e::FreshTempDir("tide-gen-cli-");

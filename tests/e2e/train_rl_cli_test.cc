@@ -18,11 +18,9 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+using tide::e2e::ExitCode;
 
-std::string Tide(const std::string& args, int* status) {
-  return tide::e2e::Shell(std::string(TIDE_BIN) + " " + args + " 2>&1", status);
-}
+std::string Tide(const std::string& args, int* status) { return tide::e2e::RunTide(args + " 2>&1", status); }
 
 void WriteJson(const fs::path& path, const json& j) { std::ofstream(path) << j.dump(2); }
 
