@@ -225,7 +225,7 @@ void InferenceEngine::Impl::Sample(Sequence* s, std::span<const float> row, std:
     }
   }
   const SampledToken st = SampleToken(logits, s->params.sampling, s->rng);
-  GeneratedToken g{st.id, st.logprob, {}, {}};
+  GeneratedToken g{st.id, st.logprob, {}, {}, s->constraint != nullptr && !s->dormant};
   if (routed) g.router_choices.assign(routing.begin(), routing.end());
   if (s->params.top_logprobs > 0) {
     const LogSoftmax lp(logits, s->params.sampling.temperature);

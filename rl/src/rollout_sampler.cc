@@ -63,7 +63,7 @@ Result<Rollout> RolloutFromGeneration(const engine::ModelConfig& config, std::sp
   for (const engine::GeneratedToken& t : result.tokens) {
     r.completion.push_back(t.id);
     r.logprobs.push_back(t.logprob);
-    r.mask.push_back(1);
+    r.mask.push_back(t.constrained ? 0 : 1);  // a masked distribution's log-prob has no training twin
   }
   if (result.stop_token_id >= 0) {
     r.completion.push_back(result.stop_token_id);

@@ -91,8 +91,7 @@ Result<std::vector<SwarmEpisode>> CollectSwarmGroup(engine::InferenceEngine* eng
       po.temperature = o.temperature;
       po.max_tokens = o.max_tokens;
       po.seed = SplitMix64(sample_seed ^ SplitMix64(static_cast<uint64_t>(g) + 1));
-      po.return_router_choices = true;
-      po.constrain_tool_calls = false;  // log-probs must be the unmasked distribution's
+      po.return_router_choices = true;  // tool-call bodies stay constrained: they get mask 0
       po.on_generation = [&ep, &mu = turn_mu[static_cast<size_t>(g)]](workers::AgentGeneration gen) {
         std::lock_guard<std::mutex> lock(mu);
         ep.turns.push_back(std::move(gen));

@@ -460,7 +460,10 @@ TEST_F(InferenceEngineTest, LazyConstraintAppliesOnlyAfterItsTrigger) {
     auto free = e->Generate(r), waiting = e->Generate(lazy(r));
     ASSERT_TRUE(free.ok() && waiting.ok());
     const bool opened = std::any_of(free->tokens.begin(), free->tokens.end(), [&](const GeneratedToken& t) { return t.id == open; });
-    if (!opened) EXPECT_EQ(waiting->text, free->text);
+    if (!opened) {
+      EXPECT_EQ(waiting->text, free->text);
+      for (const GeneratedToken& t : waiting->tokens) EXPECT_FALSE(t.constrained);
+    }
     // Triggered by the prompt's last token: one valid call, then free text to max_tokens.
     r.prompt.push_back(open);
     auto out = e->Generate(lazy(r));
@@ -472,6 +475,14 @@ TEST_F(InferenceEngineTest, LazyConstraintAppliesOnlyAfterItsTrigger) {
     ASSERT_FALSE(call.is_discarded()) << out->text;
     EXPECT_EQ(call["name"], "go");
     EXPECT_TRUE(call["arguments"]["city"] == "Paris" || call["arguments"]["city"] == "Oslo") << out->text;
+    // The value and its end token were sampled under the mask; what follows was not.
+    const auto end_at = std::find_if(out->tokens.begin(), out->tokens.end(), [&](const GeneratedToken& t) { return t.id == end; });
+    ASSERT_NE(end_at, out->tokens.end());
+    for (auto t = out->tokens.begin(); t != out->tokens.end(); ++t) {
+      const bool opened_again = std::any_of(end_at + 1, t + 1, [&](const GeneratedToken& u) { return u.id == open; });
+      if (t <= end_at) EXPECT_TRUE(t->constrained) << (t - out->tokens.begin());
+      else if (!opened_again) EXPECT_FALSE(t->constrained) << (t - out->tokens.begin());
+    }
   }
   GenerateRequest bad = Requests(1, 8)[0];
   bad.constraint_trigger = {open};

@@ -236,6 +236,14 @@ TEST(RolloutSampler, ServingStopTokenIsKeptButMasked) {
   ASSERT_TRUE(lp.ok());
   for (size_t t = 0; t + 1 < r->completion.size(); ++t) EXPECT_NEAR((*lp)[0][t], r->logprobs[t], 1e-5);
 
+  // Tokens sampled under a constraint's mask are not trained on.
+  engine::GenerationResult constrained = *res;
+  constrained.tokens[0].constrained = true;
+  auto masked = RolloutFromGeneration(c, req.prompt, constrained);
+  ASSERT_TRUE(masked.ok());
+  EXPECT_EQ(masked->mask[0], 0);
+  EXPECT_EQ(masked->mask[1], 1);
+
   engine::GenerationResult no_routing = *res;
   no_routing.prompt_router_choices.clear();
   auto bad = RolloutFromGeneration(c, req.prompt, no_routing);

@@ -110,6 +110,9 @@ struct GeneratedToken {
   float logprob = 0;                          // under the temperature-scaled distribution
   std::vector<std::pair<int32_t, float>> top;  // the most likely alternatives and their log-probs
   std::vector<int32_t> router_choices;         // with return_router_choices: the sampling row's experts
+  // Sampled under a constraint's mask (its log-prob is the masked distribution's, which a
+  // model's own forward does not give: RL does not train on it).
+  bool constrained = false;
 };
 
 struct GenerationUpdate {

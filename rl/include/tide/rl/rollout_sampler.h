@@ -68,7 +68,8 @@ void TrainingSequence(const Rollout& rollout, std::vector<int32_t>* inputs, std:
 
 // A request the serving engine (engine::InferenceEngine, the swarm's decoder) generated
 // with return_router_choices, as a Rollout: the output tokens with their log-probs and
-// mask 1, and the routing of prompt ++ output (engine::MakeReplayInput). When a stop token
+// mask 1 (0 for tokens sampled under a constraint's mask, e.g. the body of a schema-checked
+// tool call: their log-probs are the masked distribution's), and the routing of prompt ++ output (engine::MakeReplayInput). When a stop token
 // id ended the request it becomes the last completion token with mask 0: the engine does
 // not report its log-prob, so there is no old log-prob to train it against. The engine
 // samples over the tokenizer's vocabulary only: when the model's is padded past it, train

@@ -9,7 +9,10 @@
 // annealed over the steps; a run that fails scores its r_perf as 0), advantages are
 // normalised within the task's group, groups whose rewards are all equal are dropped
 // (DAPO's dynamic sampling), and every recorded turn of the trained agents becomes a
-// rollout carrying its episode's advantage (rollout_sampler.h RolloutFromGeneration). The
+// rollout carrying its episode's advantage (rollout_sampler.h RolloutFromGeneration).
+// Agents decode tool calls under the tools' schema (EnginePolicy's default), so every call
+// is valid; those constrained tokens are masked out of the loss, so RL learns when to call
+// and what to answer, while SFT teaches the calls' contents. The
 // policy-gradient step (policy_gradient.h: routing replay, clip-higher, token-level
 // normalisation over the whole step) runs in micro-batches inside
 // InferenceEngine::UpdateWeights, so the engine serves the new weights at once, with no

@@ -47,9 +47,8 @@ class EnginePolicy : public Policy {
     bool return_router_choices = false;  // record them in what on_generation gets
     // Every <tool_call> the model opens is decoded under the offered tools' JSON Schema
     // (a lazy constraint: free text until "<tool_call>"), so a call is always one valid
-    // call of an offered tool with arguments its schema accepts. Off for RL rollouts: the
-    // engine reports log-probs under the masked distribution, which the training forward
-    // does not see.
+    // call of an offered tool with arguments its schema accepts. Tokens sampled so are
+    // marked GeneratedToken::constrained (RL masks them out of the loss).
     bool constrain_tool_calls = true;
   };
   EnginePolicy(engine::InferenceEngine* engine, Options options);
