@@ -35,6 +35,7 @@ struct Recipe {
   std::string eval_data;  // held-out JSONL (e.g. `tide gen` on other seeds); empty = the data's tail
   std::string init_model; // a model folder to start from (same config), e.g. a shorter-context SFT; empty = random
   int seq_len = 128;
+  bool whole_examples = true;  // "packing": "examples" (default) or "stream"
   double eval_fraction = 0.05;
   uint64_t init_seed = 1;
   LmTrainOptions train;
@@ -58,6 +59,9 @@ Result<Recipe> LoadRecipe(const std::string& path) {
   TIDE_RETURN_IF_ERROR(r.String("eval_data", &rc.eval_data, false));
   TIDE_RETURN_IF_ERROR(r.String("init_model", &rc.init_model, false));
   TIDE_RETURN_IF_ERROR(r.Int("seq_len", &rc.seq_len, false, 2, 1 << 16));
+  std::string packing = "examples";
+  TIDE_RETURN_IF_ERROR(r.String("packing", &packing, false, {"examples", "stream"}));
+  rc.whole_examples = packing == "examples";
   TIDE_RETURN_IF_ERROR(r.Double("eval_fraction", &rc.eval_fraction, false, 0, 0.5));
   TIDE_RETURN_IF_ERROR(r.UInt64("init_seed", &rc.init_seed, false));
   TIDE_RETURN_IF_ERROR(r.UInt64("seed", &rc.train.seed, false));
@@ -171,8 +175,11 @@ int RunTrainLm(const TrainLmArgs& args) {
     eval_ex.assign(examples->end() - static_cast<long>(n_eval), examples->end());
   }
   const int32_t sep = tokenizer->special_ids().end_of_text;
-  const std::vector<LmWindow> train = PackWindows(train_ex, recipe->seq_len, sep);
-  const std::vector<LmWindow> eval = PackWindows(eval_ex, recipe->seq_len, sep);
+  PackStats packed;
+  const std::vector<LmWindow> train = recipe->whole_examples ? PackWholeExamples(train_ex, recipe->seq_len, sep, &packed)
+                                                             : PackWindows(train_ex, recipe->seq_len, sep);
+  const std::vector<LmWindow> eval = recipe->whole_examples ? PackWholeExamples(eval_ex, recipe->seq_len, sep)
+                                                            : PackWindows(eval_ex, recipe->seq_len, sep);
 
   ModelWeights weights = ModelWeights::Allocate(*config);
   weights.InitRandom(recipe->init_seed);
@@ -189,7 +196,13 @@ int RunTrainLm(const TrainLmArgs& args) {
   }
   std::cerr << "train lm: " << config->NumParameters() << " parameters (" << config->NumActiveParameters()
             << " active), " << train.size() << " train / " << eval.size() << " eval windows of " << recipe->seq_len
-            << " tokens\n";
+            << " tokens";
+  if (recipe->whole_examples) {
+    std::cerr << " (whole examples: " << packed.split_examples << " of " << packed.examples
+              << " longer than a window were cut; padding " << (packed.tokens + packed.padding
+              ? 100 * packed.padding / (packed.tokens + packed.padding) : 0) << "%)";
+  }
+  std::cerr << "\n";
   const bool tty = isatty(STDERR_FILENO);
   int last_printed = 0;
   auto progress = [&](const LmTrainProgress& p) {

@@ -64,10 +64,14 @@ Result<RlRecipe> LoadRlRecipe(const std::string& path) {
   TIDE_RETURN_IF_ERROR(r.Bool("routing_replay", &o.policy.routing_replay, false));
   TIDE_RETURN_IF_ERROR(r.Int("micro_batch_tokens", &micro, false, 1, int64_t{1} << 30));
   TIDE_RETURN_IF_ERROR(r.Int("save_every", &o.save_every, false, 0, 1000000));
+  TIDE_RETURN_IF_ERROR(r.Int("max_staleness", &o.max_staleness, false, 0, 1000));
   TIDE_RETURN_IF_ERROR(r.Double("lambda_parallel", &lambda_parallel, false, 0, 10));
   TIDE_RETURN_IF_ERROR(r.Double("lambda_finish", &lambda_finish, false, 0, 10));
   TIDE_RETURN_IF_ERROR(r.Int("anneal_steps", &o.rollout.reward.anneal_steps, false, 0, 100000000));
   TIDE_RETURN_IF_ERROR(r.Int("parallel_target", &o.rollout.reward.parallel_target, false, 1, 100));
+  std::string save_dtype = "f32";
+  TIDE_RETURN_IF_ERROR(r.String("save_dtype", &save_dtype, false, {"f32", "bf16"}));
+  o.save_dtype = save_dtype == "bf16" ? engine::Dtype::kBF16 : engine::Dtype::kF32;
   TIDE_RETURN_IF_ERROR(r.Finish());
   if (o.task_seed_count < 1) return InvalidArgument(path + ": task_seed_count must be >= 1");
   o.rollout.temperature = static_cast<float>(temperature);
@@ -124,7 +128,8 @@ int RunTrainRlCommand(const TrainRlArgs& args) {
   const std::string csv = (fs::path(args.out_dir) / "curves.csv").string();
   const std::vector<std::string> columns = {"reward", "success", "item_f1", "spawn_rate", "critical_steps",
                                             "failed_episodes", "groups_kept", "rollouts", "loss", "clip_fraction",
-                                            "logprob_mismatch", "collect_s", "update_s"};
+                                            "logprob_mismatch", "collect_s", "update_s", "stale_groups",
+                                            "partial_episodes", "staleness"};
   std::unique_ptr<rl::CurveWriter> curves;
   Status curve_error;
   auto progress = [&](const rl::SwarmRlStepStats& s) {
@@ -138,14 +143,17 @@ int RunTrainRlCommand(const TrainRlArgs& args) {
                                          double(s.failed_episodes), double(s.groups_kept), double(s.rollouts),
                                          s.updated ? s.policy.loss : NAN, s.updated ? s.policy.clip_fraction : NAN,
                                          s.updated ? s.policy.logprob_mismatch : NAN, s.collect_s,
-                                         s.updated ? s.update_s : NAN});
+                                         s.updated ? s.update_s : NAN, double(s.stale_groups),
+                                         double(s.partial_episodes), s.staleness});
       if (!a.ok() && curve_error.ok()) curve_error = a;
     }
     nlohmann::json line = {{"step", s.step},           {"reward", s.reward_mean},    {"success", s.success},
                            {"item_f1", s.item_f1},     {"spawn_rate", s.spawn_rate}, {"critical_steps", s.critical_steps},
                            {"episodes", s.episodes},   {"failed", s.failed_episodes}, {"groups_kept", s.groups_kept},
                            {"rollouts", s.rollouts},   {"updated", s.updated},       {"loss", s.policy.loss},
-                           {"mismatch", s.policy.logprob_mismatch}, {"collect_s", s.collect_s}, {"update_s", s.update_s}};
+                           {"mismatch", s.policy.logprob_mismatch}, {"collect_s", s.collect_s}, {"update_s", s.update_s},
+                           {"stale_groups", s.stale_groups}, {"partial_episodes", s.partial_episodes},
+                           {"staleness", s.staleness}};
     if (args.json) {
       std::cout << line.dump() << std::endl;
     } else {

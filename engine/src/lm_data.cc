@@ -1,6 +1,9 @@
 #include "tide/engine/lm_data.h"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <numeric>
 
 #include "tide/engine/chat_template.h"
 
@@ -99,6 +102,80 @@ std::vector<LmWindow> PackWindows(const std::vector<LmExample>& examples, int se
     bool any = false;
     for (float x : w.weights) any = any || x != 0.f;
     if (any) windows.push_back(std::move(w));
+  }
+  return windows;
+}
+
+std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, int seq_len, int32_t separator,
+                                        PackStats* stats) {
+  PackStats local;
+  PackStats& st = stats ? *stats : local;
+  st = PackStats{};
+  std::vector<LmWindow> windows;
+  if (seq_len <= 0) return windows;
+  const size_t capacity = static_cast<size_t>(seq_len) + 1;  // a window's inputs plus its last target
+  const int32_t pad = separator >= 0 ? separator : 0;
+  // Units: an example with its separator, or one window-sized piece of a longer one.
+  struct Unit {
+    std::vector<int32_t> tokens;
+    std::vector<float> weights;
+  };
+  std::vector<Unit> units;
+  for (const LmExample& ex : examples) {
+    Unit u{ex.tokens, ex.weights};
+    if (separator >= 0) {
+      u.tokens.push_back(separator);
+      u.weights.push_back(ex.weights.empty() ? 0.f : ex.weights.back());  // learn where an example ends
+    }
+    ++st.examples;
+    st.tokens += u.tokens.size();
+    if (u.tokens.size() <= capacity) {
+      units.push_back(std::move(u));
+      continue;
+    }
+    ++st.split_examples;
+    // Pieces overlap by one token so that every target keeps its input, as in a stream.
+    for (size_t start = 0; start + 1 < u.tokens.size(); start += static_cast<size_t>(seq_len)) {
+      const size_t end = std::min(u.tokens.size(), start + capacity);
+      units.push_back({{u.tokens.begin() + start, u.tokens.begin() + end}, {u.weights.begin() + start, u.weights.begin() + end}});
+      units.back().weights.front() = 0.f;  // a piece's first token is an input only
+    }
+  }
+  // Best fit decreasing: longest first, each into the open window it fills most tightly.
+  std::vector<size_t> order(units.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return units[a].tokens.size() > units[b].tokens.size(); });
+  struct Bin {
+    std::vector<int32_t> tokens;
+    std::vector<float> weights;
+  };
+  std::vector<Bin> bins;
+  std::multimap<size_t, size_t> by_room;  // room left -> bin
+  for (size_t i : order) {
+    Unit& u = units[i];
+    auto it = by_room.lower_bound(u.tokens.size());
+    size_t bin;
+    if (it == by_room.end()) {
+      bin = bins.size();
+      bins.emplace_back();
+    } else {
+      bin = it->second;
+      by_room.erase(it);
+    }
+    Bin& b = bins[bin];
+    b.tokens.insert(b.tokens.end(), u.tokens.begin(), u.tokens.end());
+    b.weights.insert(b.weights.end(), u.weights.begin(), u.weights.end());
+    if (capacity - b.tokens.size() > 1) by_room.emplace(capacity - b.tokens.size(), bin);
+  }
+  for (Bin& b : bins) {
+    st.padding += capacity - b.tokens.size();
+    b.tokens.resize(capacity, pad);
+    b.weights.resize(capacity, 0.f);
+    LmWindow w;
+    w.inputs.assign(b.tokens.begin(), b.tokens.end() - 1);
+    w.targets.assign(b.tokens.begin() + 1, b.tokens.end());
+    w.weights.assign(b.weights.begin() + 1, b.weights.end());
+    if (std::any_of(w.weights.begin(), w.weights.end(), [](float x) { return x != 0.f; })) windows.push_back(std::move(w));
   }
   return windows;
 }

@@ -15,6 +15,7 @@
 #include "tide/engine/train_checkpoint.h"
 #include "tide/orchestrator/swarm.h"
 #include "tide/rl/rollout_sampler.h"
+#include "tide/rl/swarm_collector.h"
 
 namespace tide::rl {
 namespace {
@@ -92,8 +93,13 @@ Result<std::vector<SwarmEpisode>> CollectSwarmGroup(engine::InferenceEngine* eng
       po.max_tokens = o.max_tokens;
       po.seed = SplitMix64(sample_seed ^ SplitMix64(static_cast<uint64_t>(g) + 1));
       po.return_router_choices = true;  // tool-call bodies stay constrained: they get mask 0
-      po.on_generation = [&ep, &mu = turn_mu[static_cast<size_t>(g)]](workers::AgentGeneration gen) {
+      po.on_generation = [&ep, &mu = turn_mu[static_cast<size_t>(g)], version = o.policy_version](workers::AgentGeneration gen) {
         std::lock_guard<std::mutex> lock(mu);
+        if (version != nullptr) {
+          const int64_t v = version->load();
+          ep.first_version = ep.turns.empty() ? v : std::min(ep.first_version, v);
+          ep.last_version = ep.turns.empty() ? v : std::max(ep.last_version, v);
+        }
         ep.turns.push_back(std::move(gen));
       };
       workers::EnginePolicy trained(engine, po);
@@ -112,8 +118,9 @@ Result<std::vector<SwarmEpisode>> CollectSwarmGroup(engine::InferenceEngine* eng
       spec.seed = task_seed;
       spec.policy = "engine";
       DroppingSink sink;
-      std::atomic<bool> cancelled{false};
-      orchestrator::Swarm swarm(spec, orchestrator::SwarmContext{policy, &pool, &sink, &cancelled});
+      std::atomic<bool> own_cancel{false};
+      std::atomic<bool>* cancelled = o.cancelled != nullptr ? o.cancelled : &own_cancel;
+      orchestrator::Swarm swarm(spec, orchestrator::SwarmContext{policy, &pool, &sink, cancelled});
       Result<tide::v1::RunResult> run = swarm.Run();
       ep.status = run.status();
       if (run.ok()) ep.result = *run;
@@ -146,6 +153,9 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
   if (o.tasks_per_step < 1) return InvalidArgument("tasks_per_step must be >= 1, got " + std::to_string(o.tasks_per_step));
   if (o.task_seed_count < 1) return InvalidArgument("task_seed_count must be >= 1");
   if (o.micro_batch_tokens < 1) return InvalidArgument("micro_batch_tokens must be >= 1");
+  if (o.max_staleness < 0 || o.max_staleness > 1000) {
+    return InvalidArgument("max_staleness must be in [0, 1000], got " + std::to_string(o.max_staleness));
+  }
   if (out_dir.empty()) return InvalidArgument("no output folder");
 
   // The optimizer and checkpoint work on the engine's own weights, under the engine's hold.
@@ -172,16 +182,48 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
   schedule.min_lr_ratio = o.min_lr_ratio;
   engine::Gradients grads;
 
+  // Slot n is the (n % tasks_per_step)-th group of step n / tasks_per_step + 1: the tasks
+  // and sampling seeds are functions of (seed, slot), whichever way they are collected.
+  const auto seeds_of = [&o](uint64_t slot) {
+    const uint64_t step = slot / static_cast<uint64_t>(o.tasks_per_step) + 1;
+    const uint64_t j = slot % static_cast<uint64_t>(o.tasks_per_step);
+    AsyncGroupCollector::Seeds s;
+    s.task_seed = o.task_seed_first + SplitMix64(SplitMix64(o.seed) ^ SplitMix64(step << 16 | j)) % o.task_seed_count;
+    s.sample_seed = SplitMix64(s.task_seed ^ SplitMix64(o.seed + step));
+    return s;
+  };
+  const uint64_t first_slot = static_cast<uint64_t>(result.resumed_from) * static_cast<uint64_t>(o.tasks_per_step);
+  std::unique_ptr<AsyncGroupCollector> collector;
+  if (o.max_staleness > 0 && result.resumed_from < o.steps) {
+    collector = std::make_unique<AsyncGroupCollector>(engine, o.rollout, seeds_of, first_slot, result.resumed_from,
+                                                      static_cast<size_t>(o.tasks_per_step) * o.max_staleness);
+  }
+
   for (int step = result.resumed_from + 1; step <= o.steps; ++step) {
     SwarmRlStepStats st;
     st.step = step;
     const auto collect_start = Clock::now();
     std::vector<Rollout> batch;
-    double reward_sum = 0;
+    double reward_sum = 0, staleness_sum = 0;
+    const int64_t version = step - 1;  // updates applied before this step's
     for (int j = 0; j < o.tasks_per_step; ++j) {
-      const uint64_t task_seed = o.task_seed_first + SplitMix64(SplitMix64(o.seed) ^ SplitMix64(uint64_t(step) << 16 | uint64_t(j))) % o.task_seed_count;
-      TIDE_ASSIGN_OR_RETURN(std::vector<SwarmEpisode> group,
-                            CollectSwarmGroup(engine, o.rollout, task_seed, SplitMix64(task_seed ^ SplitMix64(o.seed + step))));
+      std::vector<SwarmEpisode> group;
+      if (collector) {
+        CollectedGroup c = collector->Next();
+        if (!c.episodes.ok()) return c.episodes.status().WithContext("step " + std::to_string(step));
+        if (version - c.version_started > o.max_staleness) {
+          ++st.stale_groups;
+          --j;  // take the next one instead
+          continue;
+        }
+        staleness_sum += static_cast<double>(version - c.version_started);
+        group = std::move(*c.episodes);
+      } else {
+        const AsyncGroupCollector::Seeds s = seeds_of(first_slot + static_cast<uint64_t>(step - 1 - result.resumed_from) *
+                                                                       static_cast<uint64_t>(o.tasks_per_step) +
+                                                      static_cast<uint64_t>(j));
+        TIDE_ASSIGN_OR_RETURN(group, CollectSwarmGroup(engine, o.rollout, s.task_seed, s.sample_seed));
+      }
       std::vector<float> rewards;
       for (SwarmEpisode& ep : group) {
         if (o.reward_fn) {
@@ -201,6 +243,7 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
         st.item_f1 += ep.result.item_f1();
         st.spawn_rate += ep.result.subagents() > 0 ? 1 : 0;
         st.critical_steps += ep.result.critical_steps();
+        st.partial_episodes += ep.last_version > ep.first_version ? 1 : 0;
       }
       ++st.groups;
       if (o.dynamic_sampling && !GroupHasSignal(rewards)) continue;
@@ -226,6 +269,7 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
       st.spawn_rate /= st.episodes;
       st.critical_steps /= st.episodes;
     }
+    st.staleness = staleness_sum / o.tasks_per_step;
     st.rollouts = static_cast<int>(batch.size());
     const double lr_scale = engine::LrScale(schedule, step);
     st.lr = o.optimizer.lr * lr_scale;
@@ -276,6 +320,7 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
         sum.grad_norm = engine::Optimizer::ClipGradNorm(grads, po.clip_norm > 0 ? po.clip_norm : INFINITY);
         if (!std::isfinite(sum.grad_norm)) return Internal("gradient norm is " + std::to_string(sum.grad_norm));
         TIDE_RETURN_IF_ERROR(optimizer->Step(grads, static_cast<float>(lr_scale)));
+        if (collector) collector->SetVersion(step);  // turns finishing from here on are the new policy's
         st.policy = sum;
         st.train_s = Seconds(train_start);
         return Status::Ok();
@@ -284,6 +329,7 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
       st.update_s = Seconds(hold);
       st.updated = true;
     }
+    if (collector) collector->SetVersion(step);
     result.steps = step;
     result.history.push_back(st);
     const engine::StepEnd end = engine::EndOfStep(step, o.steps, o.save_every, o.stop_after_step);
@@ -293,7 +339,7 @@ Result<SwarmRlResult> TrainSwarmRl(engine::InferenceEngine* engine, const SwarmR
     if (progress) progress(st);
     if (end.pause) return result;
   }
-  if (result.resumed_from < o.steps) TIDE_RETURN_IF_ERROR(engine::SaveModel(*weights, out_dir, engine::Dtype::kF32));
+  if (result.resumed_from < o.steps) TIDE_RETURN_IF_ERROR(engine::SaveModel(*weights, out_dir, o.save_dtype));
   return result;
 }
 

@@ -85,5 +85,46 @@ TEST(LmDataTest, PackWindowsShiftsTargetsAndSkipsUnweighted) {
   EXPECT_EQ(w[1].weights, (std::vector<float>{1, 1, 0}));
 }
 
+TEST(LmDataTest, PackWholeExamplesKeepsEachExampleInOneWindow) {
+  // With separators a, b, c, d are 4, 3, 2, 2 tokens; windows hold 4 + 1. Best fit
+  // decreasing: a alone (room 1), b in a second window, c fills b's room 2, d needs a third.
+  LmExample a{{1, 2, 3}, {0, 1, 1}};
+  LmExample b{{4, 5}, {0, 1}};
+  LmExample c{{6}, {1}};
+  LmExample d{{7}, {1}};
+  PackStats st;
+  const std::vector<LmWindow> w = PackWholeExamples({c, a, d, b}, 4, 99, &st);
+  EXPECT_EQ(st.examples, 4u);
+  EXPECT_EQ(st.split_examples, 0u);
+  EXPECT_EQ(st.tokens, 11u);
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(st.padding, 3u * 5u - 11u);
+  // Window 0: a then padding; the separator after a is learned (weight of a's last token).
+  EXPECT_EQ(w[0].inputs, (std::vector<int32_t>{1, 2, 3, 99}));
+  EXPECT_EQ(w[0].targets, (std::vector<int32_t>{2, 3, 99, 99}));
+  EXPECT_EQ(w[0].weights, (std::vector<float>{1, 1, 1, 0}));
+  // Window 1: b then c, whole.
+  EXPECT_EQ(w[1].inputs, (std::vector<int32_t>{4, 5, 99, 6}));
+  EXPECT_EQ(w[1].targets, (std::vector<int32_t>{5, 99, 6, 99}));
+  EXPECT_EQ(w[1].weights, (std::vector<float>{1, 1, 1, 1}));
+  // Every example token sits in exactly one window, next to its own example's tokens.
+  EXPECT_EQ(w[2].inputs, (std::vector<int32_t>{7, 99, 99, 99}));
+  EXPECT_EQ(w[2].weights, (std::vector<float>{1, 0, 0, 0}));
+}
+
+TEST(LmDataTest, PackWholeExamplesCutsOnlyExamplesLongerThanAWindow) {
+  LmExample longer{{1, 2, 3, 4, 5, 6}, {1, 1, 1, 1, 1, 1}};  // 7 with the separator
+  PackStats st;
+  const std::vector<LmWindow> w = PackWholeExamples({longer}, 4, 99, &st);
+  EXPECT_EQ(st.split_examples, 1u);
+  ASSERT_EQ(w.size(), 2u);
+  // As a stream would: 1 2 3 4 | 5 6 99, each target predicted from its own prefix.
+  EXPECT_EQ(w[0].inputs, (std::vector<int32_t>{1, 2, 3, 4}));
+  EXPECT_EQ(w[0].targets, (std::vector<int32_t>{2, 3, 4, 5}));
+  EXPECT_EQ(w[1].inputs, (std::vector<int32_t>{5, 6, 99, 99}));
+  EXPECT_EQ(w[1].targets, (std::vector<int32_t>{6, 99, 99, 99}));
+  EXPECT_EQ(w[1].weights, (std::vector<float>{1, 1, 0, 0}));
+}
+
 }  // namespace
 }  // namespace tide::engine

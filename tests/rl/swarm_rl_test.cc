@@ -43,6 +43,20 @@ class SwarmRlTest : public ::testing::Test {
     return o;
   }
 
+  // The share of the coordinator's sampled tokens that are lowercase letters: a property
+  // the policy can learn from the rollouts alone.
+  static double LowercaseShare(const SwarmEpisode& ep, int64_t) {
+    int good = 0, all = 0;
+    for (const workers::AgentGeneration& turn : ep.turns) {
+      if (turn.agent != "coordinator") continue;
+      for (const engine::GeneratedToken& t : turn.result.tokens) {
+        good += t.id >= 'a' && t.id <= 'z' ? 1 : 0;
+        ++all;
+      }
+    }
+    return all > 0 ? static_cast<double>(good) / all : 0.0;
+  }
+
   engine::Tokenizer tokenizer_;
   engine::ModelConfig config_;
 };
@@ -102,17 +116,7 @@ TEST_F(SwarmRlTest, TrainingUpdatesTheServingEngineInPlaceAndLearnsAVerifiableRe
   o.optimizer.lr = 3e-2f;
   o.optimizer.weight_decay = 0;
   o.save_every = 4;
-  o.reward_fn = [](const SwarmEpisode& ep, int64_t) {
-    int good = 0, all = 0;
-    for (const workers::AgentGeneration& turn : ep.turns) {
-      if (turn.agent != "coordinator") continue;
-      for (const engine::GeneratedToken& t : turn.result.tokens) {
-        good += t.id >= 'a' && t.id <= 'z' ? 1 : 0;
-        ++all;
-      }
-    }
-    return all > 0 ? static_cast<double>(good) / all : 0.0;
-  };
+  o.reward_fn = LowercaseShare;
   Result<SwarmRlResult> r = TrainSwarmRl(engine.get(), o, dir.string());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 12u);
@@ -154,6 +158,41 @@ TEST_F(SwarmRlTest, TrainingUpdatesTheServingEngineInPlaceAndLearnsAVerifiableRe
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(SwarmRlTest, AsynchronousCollectionTrainsOneUpdateBehindAndStillLearns) {
+  auto model = engine::Model::Create(testing::TinyWeights(config_, 3, 4.f));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto engine = Engine(&*model);
+  const auto dir = std::filesystem::temp_directory_path() / ("tide-swarm-rl-async-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  SwarmRlOptions o;
+  o.rollout = Rollouts();
+  o.steps = 12;
+  o.tasks_per_step = 1;
+  o.optimizer.kind = engine::OptimizerKind::kAdamW;
+  o.optimizer.lr = 3e-2f;
+  o.optimizer.weight_decay = 0;
+  o.max_staleness = 1;
+  o.reward_fn = LowercaseShare;
+  Result<SwarmRlResult> r = TrainSwarmRl(engine.get(), o, dir.string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->history.size(), 12u);
+  double early = 0, late = 0;
+  int partial = 0;
+  for (const SwarmRlStepStats& s : r->history) {
+    std::printf("step %d reward %.3f staleness %.1f partial %d\n", s.step, s.reward_mean, s.staleness, s.partial_episodes);
+    if (s.step <= 3) early += s.reward_mean / 3;
+    if (s.step > 9) late += s.reward_mean / 3;
+    partial += s.partial_episodes;
+    EXPECT_EQ(s.stale_groups, 0);
+    // One group buffered: step k trains on the group collected while step k - 1 trained,
+    // started under the weights before that update.
+    EXPECT_EQ(s.staleness, s.step == 1 ? 0.0 : 1.0) << "step " << s.step;
+  }
+  std::printf("episodes that continued across an update: %d\n", partial);
+  EXPECT_GT(late, early + 0.1) << "the reward did not rise with off-policy groups";
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(SwarmRlTest, BadOptionsNameTheField) {
   auto model = engine::Model::Create(testing::TinyWeights(config_, 3));
   ASSERT_TRUE(model.ok());
@@ -176,6 +215,9 @@ TEST_F(SwarmRlTest, BadOptionsNameTheField) {
   t.steps = 1;
   t.tasks_per_step = 0;
   EXPECT_NE(TrainSwarmRl(engine.get(), t, "/tmp/x").status().message().find("tasks_per_step"), std::string::npos);
+  t.tasks_per_step = 1;
+  t.max_staleness = -1;
+  EXPECT_NE(TrainSwarmRl(engine.get(), t, "/tmp/x").status().message().find("max_staleness"), std::string::npos);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 // {"messages": [...], "tools": [...]} rendered with the chat template, where only the
 // assistant turns are learned (their content, tool calls and closing <|im_end|>; the
 // "<|im_start|>assistant\n" header, system, user and tool turns get weight 0). Examples
-// are joined with <|endoftext|> and cut into windows of seq_len + 1 tokens; window i
-// learns tokens[1..] from tokens[..seq_len] with weights[1..].
+// end with <|endoftext|> and are packed into windows of seq_len + 1 tokens; window i
+// learns tokens[1..] from tokens[..seq_len] with weights[1..]. PackWindows streams (an
+// example may straddle windows); PackWholeExamples keeps each example inside one window,
+// which chat SFT needs: a turn that copies a name must see where the name came from.
 // Thread safety: plain values; functions are pure.
 #pragma once
 
@@ -41,5 +43,19 @@ struct LmWindow {
 // Packs examples (in order) into windows; the tail shorter than a window is dropped,
 // windows with no weighted target are skipped.
 std::vector<LmWindow> PackWindows(const std::vector<LmExample>& examples, int seq_len, int32_t separator);
+
+struct PackStats {
+  size_t examples = 0;
+  size_t split_examples = 0;  // longer than a window: cut into window-sized pieces
+  size_t tokens = 0;          // example tokens, separators included
+  size_t padding = 0;         // separator tokens (weight 0) filling windows' ends
+};
+
+// Best-fit-decreasing packing of whole examples (each plus its separator) into windows;
+// the rest of a window is separator padding with weight 0. An example longer than a
+// window is cut as PackWindows would and its pieces packed like examples. Deterministic;
+// windows with no weighted target are skipped.
+std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, int seq_len, int32_t separator,
+                                        PackStats* stats = nullptr);
 
 }  // namespace tide::engine

@@ -18,6 +18,11 @@
 // InferenceEngine::UpdateWeights, so the engine serves the new weights at once, with no
 // restart; the time that takes is reported (update_s).
 //
+// Asynchronous collection (max_staleness > 0, swarm_collector.h): the next groups run
+// while a step trains; groups more than max_staleness updates old are dropped, and
+// episodes in flight across an update continue under the new weights (partial rollouts),
+// each turn keeping the log-probs it was sampled with.
+//
 // PARL (Kimi K2.5): with `frozen_subagents`, sub-agents decode on that engine (a frozen
 // checkpoint) and only coordinator turns are trained.
 //
@@ -30,12 +35,14 @@
 // Thread safety: not thread-safe; uses the engine concurrently with its own requests only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "tide/core/status.h"
+#include "tide/engine/dtype.h"
 #include "tide/engine/inference_engine.h"
 #include "tide/engine/optimizer.h"
 #include "tide/env/reward.h"
@@ -54,6 +61,9 @@ struct SwarmEpisode {
   tide::v1::RunResult result;    // when status is OK
   std::vector<workers::AgentGeneration> turns;  // in the order they finished
   double reward = 0;
+  // Policy versions its first and last turn finished under (SwarmRolloutOptions::
+  // policy_version; 0 without one). They differ for a partial rollout.
+  int64_t first_version = 0, last_version = 0;
 };
 
 struct SwarmRolloutOptions {
@@ -64,6 +74,10 @@ struct SwarmRolloutOptions {
   env::RewardConfig reward;
   // When set, sub-agents decode here (frozen) and only the coordinator is trained (PARL).
   engine::InferenceEngine* frozen_subagents = nullptr;
+  // When set, each turn is stamped with the version read here as it finishes.
+  const std::atomic<int64_t>* policy_version = nullptr;
+  // When set and true, the swarms stop early (their episodes end cancelled).
+  std::atomic<bool>* cancelled = nullptr;
 };
 
 // Runs G swarms of task `task_seed` at once on `engine`; sample_seed seeds their sampling
@@ -90,6 +104,12 @@ struct SwarmRlOptions {
   int64_t micro_batch_tokens = 8192;  // training forward size (activations kept)
   int save_every = 0;
   int stop_after_step = 0;            // > 0: checkpoint and return after this step
+  engine::Dtype save_dtype = engine::Dtype::kF32;  // the final model's tensors (checkpoints stay f32)
+  // 0: synchronous (a step trains on groups collected under its own weights). k > 0:
+  // asynchronous (swarm_collector.h): groups are collected ahead while the trainer trains,
+  // and a group started more than k updates ago is dropped; episodes in flight across an
+  // update continue under the new weights (partial rollouts).
+  int max_staleness = 0;
   // Replaces EpisodeReward (tests, custom objectives); called on the caller's thread.
   std::function<double(const SwarmEpisode&, int64_t step)> reward_fn;
 };
@@ -100,6 +120,9 @@ struct SwarmRlStepStats {
   double reward_mean = 0, success = 0, item_f1 = 0, spawn_rate = 0, critical_steps = 0;
   int groups = 0, groups_kept = 0;
   int rollouts = 0;          // turns trained on
+  int stale_groups = 0;      // dropped: started more than max_staleness updates ago
+  int partial_episodes = 0;  // trained episodes whose turns span a weight update
+  double staleness = 0;      // mean updates between a trained group's start and this step's
   bool updated = false;
   double lr = 0;
   double collect_s = 0;      // rollouts (all swarms of the step)
