@@ -106,11 +106,15 @@ std::string DefaultDbPath() {
   return ".tide/db";
 }
 
-Result<std::unique_ptr<Backend>> MakeLocalBackend(const std::string& db_path) {
+Result<std::unique_ptr<Backend>> MakeLocalBackend(const std::string& db_path,
+                                                  std::shared_ptr<workers::Policy> engine_policy) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(db_path).parent_path(), ec);
   TIDE_ASSIGN_OR_RETURN(std::unique_ptr<orchestrator::Store> store, orchestrator::Store::Open(db_path));
-  TIDE_ASSIGN_OR_RETURN(std::unique_ptr<orchestrator::RunManager> runs, orchestrator::RunManager::Create(store.get()));
+  orchestrator::RunManager::Options options;
+  options.engine_policy = std::move(engine_policy);
+  TIDE_ASSIGN_OR_RETURN(std::unique_ptr<orchestrator::RunManager> runs,
+                        orchestrator::RunManager::Create(store.get(), std::move(options)));
   return std::unique_ptr<Backend>(new LocalBackend(std::move(store), std::move(runs)));
 }
 

@@ -11,6 +11,7 @@
 #include "tide/core/status.h"
 #include "tide/orchestrator/swarm_spec.h"
 #include "tide/v1/orchestrator.pb.h"
+#include "tide/workers/policy.h"
 
 namespace tide::cli {
 
@@ -29,7 +30,9 @@ class Backend {
 // The default database: $TIDE_DB, else $HOME/.tide/db.
 std::string DefaultDbPath();
 
-Result<std::unique_ptr<Backend>> MakeLocalBackend(const std::string& db_path);
+// engine_policy: what runs with policy "engine" decode through (null: such runs are refused).
+Result<std::unique_ptr<Backend>> MakeLocalBackend(const std::string& db_path,
+                                                  std::shared_ptr<workers::Policy> engine_policy = nullptr);
 Result<std::unique_ptr<Backend>> MakeRemoteBackend(const std::string& address);
 
 }  // namespace tide::cli

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -51,12 +52,20 @@ struct Common {
   bool json = false;
 };
 
-Result<std::unique_ptr<Backend>> Connect(const Common& c) {
+Result<std::unique_ptr<Backend>> Connect(const Common& c, std::shared_ptr<workers::Policy> engine_policy = nullptr) {
   if (!c.server.empty()) return MakeRemoteBackend(c.server);
-  return MakeLocalBackend(c.db);
+  return MakeLocalBackend(c.db, std::move(engine_policy));
 }
 
-int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::SwarmSpec spec, const CLI::App& cmd) {
+// The model `tide swarm --policy engine` loads when neither --model-dir nor --server is
+// given: $TIDE_MODEL_DIR, else the default model committed in this checkout.
+std::string DefaultModelDir() {
+  if (const char* env = std::getenv("TIDE_MODEL_DIR"); env != nullptr && *env != '\0') return env;
+  return TIDE_DEFAULT_MODEL_DIR;
+}
+
+int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::SwarmSpec spec, const std::string& model_dir,
+                    const CLI::App& cmd) {
   if (!config.empty()) {
     // Flags given on the command line win over the config file.
     Result<orchestrator::SwarmSpec> loaded = orchestrator::LoadSwarmConfig(config, spec);
@@ -81,7 +90,23 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
     spec = merged;
   }
   if (Status s = orchestrator::ValidateSwarmSpec(spec, "tide swarm"); !s.ok()) return Fail(s);
-  auto backend = Connect(c);
+  // Policy "engine" here (not through --server): load the model into this process. Declared
+  // before the backend so that it outlives the runs decoding on it.
+  std::unique_ptr<engine::ServedModel> served;
+  std::shared_ptr<workers::Policy> engine_policy;
+  if (spec.policy == "engine" && c.server.empty()) {
+    const std::string dir = model_dir.empty() ? DefaultModelDir() : model_dir;
+    Result<std::unique_ptr<engine::ServedModel>> opened = engine::ServedModel::Open(dir);
+    if (!opened.ok()) {
+      return Fail(opened.status().WithContext("policy \"engine\": model folder " + dir +
+                                              " (give --model-dir DIR, --server HOST:PORT or --policy oracle)"));
+    }
+    served = std::move(*opened);
+    engine_policy = std::make_shared<workers::EnginePolicy>(served->engine(), workers::EnginePolicy::Options{});
+  } else if (!model_dir.empty()) {
+    return Fail(InvalidArgument("--model-dir is for --policy engine without --server"));
+  }
+  auto backend = Connect(c, engine_policy);
   if (!backend.ok()) return Fail(backend.status());
   Result<tide::v1::Run> run = (*backend)->RunSwarm(spec, [&](const tide::v1::SwarmEvent& ev) {
     if (!c.json) PrintEventLine(std::cout, ev);
@@ -283,10 +308,14 @@ int Main(int argc, char** argv) {
   swarm->add_option("--subagents", spec.max_subagents, "most sub-agents the coordinator may start, 1..100")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  spec.policy = "engine";  // the CLI runs the default model unless told otherwise
+  std::string swarm_model_dir;
   swarm->add_option("--policy", spec.policy,
-                    "policy every agent decodes through: oracle, engine (the model of a `tide serve --model` "
-                    "given with --server) or openai (--base-url, --model)")
+                    "policy every agent decodes through: engine (--model-dir, default the committed models/swarm-s; "
+                    "with --server the served model), oracle (the env's scripted teacher) or openai (--base-url, --model)")
       ->capture_default_str();
+  swarm->add_option("--model-dir", swarm_model_dir,
+                    "policy engine: model folder to load (default $TIDE_MODEL_DIR, else models/swarm-s of this checkout)");
   swarm->add_option("--base-url", spec.base_url, "policy openai: the server's base URL, e.g. https://api.openai.com/v1");
   swarm->add_option("--model", spec.model, "policy openai: the model name");
   swarm->add_option("--api-key-env", spec.api_key_env, "policy openai: environment variable holding the API key")
@@ -434,7 +463,7 @@ int Main(int argc, char** argv) {
     ParseLogLevel(log_level, &level);
     SetLogLevel(level);
   }
-  if (*swarm) return RunSwarmCommand(common, config, spec, *swarm);
+  if (*swarm) return RunSwarmCommand(common, config, spec, swarm_model_dir, *swarm);
   if (*serve) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(serve_options.db_path).parent_path(), ec);

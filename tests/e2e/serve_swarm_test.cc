@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -20,6 +21,7 @@
 
 #include "serve_process.h"
 #include "shell.h"
+#include "tiny_tool_model.h"
 #include "tide/orchestrator/store.h"
 #include "tide/v1/env.grpc.pb.h"
 #include "tide/v1/orchestrator.grpc.pb.h"
@@ -115,7 +117,7 @@ TEST_F(ServeSwarmTest, SwarmOverGrpcIsStoredAndReadBack) {
 
   // The CLI as a gRPC client of the same server.
   int status = 0;
-  const std::string out = tide::e2e::Shell(std::string(TIDE_BIN) + " swarm --server " + server.address() +
+  const std::string out = tide::e2e::Shell(std::string(TIDE_BIN) + " swarm --policy oracle --server " + server.address() +
                                          " --seed 11 --items 12 --subagents 4 --json",
                                      &status);
   ASSERT_EQ(status, 0) << out;
@@ -169,7 +171,7 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
   const std::string db = (dir_ / "db").string();
   int status = 0;
   const std::string tide = std::string(TIDE_BIN);
-  std::string out = tide::e2e::Shell(tide + " swarm --db " + db + " --seed 7 --items 5 --subagents 2 --json", &status);
+  std::string out = tide::e2e::Shell(tide + " swarm --policy oracle --db " + db + " --seed 7 --items 5 --subagents 2 --json", &status);
   ASSERT_EQ(status, 0) << out;
 
   struct Case {
@@ -181,6 +183,8 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
       {"swarm --subagents 101", "--subagents"},
       {"swarm --config " + (dir_ / "missing.json").string(), "missing.json"},
       {"runs show run-that-does-not-exist", "run-that-does-not-exist"},
+      {"swarm --model-dir " + (dir_ / "no-model").string(), "no-model"},
+      {"swarm --policy oracle --model-dir " + (dir_ / "no-model").string(), "--model-dir"},
   };
   for (const auto& c : cases) {
     out = tide::e2e::Shell(tide + " " + c.args + " --db " + db + " 2>&1", &status);
@@ -207,3 +211,31 @@ TEST_F(ServeSwarmTest, CliRejectsBadInputWithoutTouchingTheStore) {
 }
 
 }  // namespace
+
+// `tide swarm` decodes on a model loaded into the process when the policy is "engine"
+// (the CLI's default): --model-dir, else $TIDE_MODEL_DIR, else the committed default.
+TEST(SwarmCliEngineTest, RunsOnAModelLoadedIntoTheProcess) {
+  const std::filesystem::path dir = tide::e2e::FreshTempDir("tide-swarm-engine-");
+  std::string log;
+  const std::string model = tide::e2e::TrainTinyToolModel(dir, &log);
+  ASSERT_FALSE(model.empty()) << log;
+  {  // room for the research task's prompt (the weights do not depend on the context length)
+    const std::filesystem::path config = std::filesystem::path(model) / "config.json";
+    nlohmann::json c = nlohmann::json::parse(std::ifstream(config));
+    c["max_position_embeddings"] = 4096;
+    std::ofstream(config) << c.dump();
+  }
+  const std::string tide = std::string(TIDE_BIN), db = (dir / "db").string();
+  for (const std::string& how : {" --model-dir " + model, std::string()}) {
+    int status = 0;
+    const std::string env = how.empty() ? "TIDE_MODEL_DIR=" + model + " " : "";
+    const std::string out = tide::e2e::Shell(env + tide + " swarm --db " + db + how +
+                                                 " --items 2 --subagents 2 --max-tokens 3000 --timeout 120 --json 2>/dev/null",
+                                             &status);
+    ASSERT_TRUE(WIFEXITED(status)) << out;
+    const nlohmann::json run = nlohmann::json::parse(out.substr(out.rfind("\n{") == std::string::npos ? 0 : out.rfind("\n{") + 1), nullptr, false);
+    ASSERT_TRUE(run.is_object()) << out;
+    EXPECT_GT(run.value("tokens", 0), 0) << "the model decoded every turn: " << out;
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -144,7 +144,7 @@ class TraceCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = dir_.path() + "/db";
-    const Ran swarm = Tide("swarm --db " + db_ + " --items 8 --subagents 4 --json", dir_.path() + "/swarm.err");
+    const Ran swarm = Tide("swarm --policy oracle --db " + db_ + " --items 8 --subagents 4 --json", dir_.path() + "/swarm.err");
     ASSERT_EQ(swarm.code, 0) << swarm.err;
     run_ = json::parse(swarm.out);
   }
@@ -219,7 +219,7 @@ TEST(TraceCliServerTest, TracesARunOfATideServe) {
   TempDir dir;
   tide::e2e::ServeProcess server(dir.path() + "/db");
   ASSERT_GT(server.port(), 0);
-  const Ran swarm = Tide("swarm --server " + server.address() + " --items 6 --subagents 3 --json", dir.path() + "/s.err");
+  const Ran swarm = Tide("swarm --policy oracle --server " + server.address() + " --items 6 --subagents 3 --json", dir.path() + "/s.err");
   ASSERT_EQ(swarm.code, 0) << swarm.err;
   const json run = json::parse(swarm.out);
   const std::string html = dir.path() + "/remote.html";

@@ -29,7 +29,7 @@ TEST(TrainCliTest, SwarmsExportTrainAndGenerate) {
   const std::string tide = TIDE_BIN, db = (dir / "db").string(), data = (dir / "sft.jsonl").string();
   int status = 0;
   for (int seed = 1; seed <= 4; ++seed) {
-    std::string out = Run2(tide + " swarm --db " + db + " --seed " + std::to_string(seed) + " --items 4 --subagents 2 --json", &status);
+    std::string out = Run2(tide + " swarm --policy oracle --db " + db + " --seed " + std::to_string(seed) + " --items 4 --subagents 2 --json", &status);
     ASSERT_EQ(status, 0) << out;
   }
   std::string out = Run2(tide + " runs export --db " + db + " --last 4 --out " + data, &status);
