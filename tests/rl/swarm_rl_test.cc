@@ -176,7 +176,7 @@ TEST_F(SwarmRlTest, AsynchronousCollectionTrainsOneUpdateBehindAndStillLearns) {
   Result<SwarmRlResult> r = TrainSwarmRl(engine.get(), o, dir.string());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 12u);
-  double early = 0, late = 0;
+  double early = 0, late = 0, off_policy_steps = 0;
   int partial = 0;
   for (const SwarmRlStepStats& s : r->history) {
     std::printf("step %d reward %.3f staleness %.1f partial %d\n", s.step, s.reward_mean, s.staleness, s.partial_episodes);
@@ -185,10 +185,14 @@ TEST_F(SwarmRlTest, AsynchronousCollectionTrainsOneUpdateBehindAndStillLearns) {
     partial += s.partial_episodes;
     EXPECT_EQ(s.stale_groups, 0);
     // One group buffered: step k trains on the group collected while step k - 1 trained,
-    // started under the weights before that update.
-    EXPECT_EQ(s.staleness, s.step == 1 ? 0.0 : 1.0) << "step " << s.step;
+    // which started under the weights before that update (1), or after it when the
+    // collector was scheduled late (0); never older.
+    EXPECT_LE(s.staleness, 1.0) << "step " << s.step;
+    if (s.step == 1) EXPECT_EQ(s.staleness, 0.0);
+    off_policy_steps += s.staleness;
   }
-  std::printf("episodes that continued across an update: %d\n", partial);
+  std::printf("off-policy steps: %.0f; episodes that continued across an update: %d\n", off_policy_steps, partial);
+  EXPECT_GT(off_policy_steps, 0) << "every group waited for the update: collection never ran ahead";
   EXPECT_GT(late, early + 0.1) << "the reward did not rise with off-policy groups";
   std::filesystem::remove_all(dir);
 }
