@@ -1,5 +1,6 @@
 #include "tide/engine/chat_template.h"
 
+#include "tide/core/utf8.h"
 #include "tide/engine/tokenizer.h"
 
 namespace tide::engine {
@@ -296,7 +297,11 @@ Result<std::string> RenderChat(const json& messages, const json& tools, const Ch
   return out;
 }
 
-ParsedAssistantOutput ParseAssistantOutput(std::string_view text) {
+ParsedAssistantOutput ParseAssistantOutput(std::string_view raw) {
+  // A byte-level model can write bytes that are not UTF-8; what comes out becomes messages
+  // that are stored and serialised as JSON, which requires UTF-8.
+  const std::string valid = ValidUtf8(raw);
+  std::string_view text = valid;
   ParsedAssistantOutput result;
   if (text.ends_with(kImEnd)) text.remove_suffix(kImEnd.size());
   if (text.ends_with(kEndOfText)) text.remove_suffix(kEndOfText.size());

@@ -177,6 +177,17 @@ TEST(ChatTemplateTest, ParsesOneToolCall) {
   EXPECT_TRUE(p.errors.empty());
 }
 
+TEST(ChatTemplateTest, ParsedOutputIsValidUtf8WhateverBytesTheModelWrote) {
+  // A byte-level model wrote a lone lead byte into its text and its call's arguments.
+  const ParsedAssistantOutput p = ParseAssistantOutput(
+      "seen \xC3<tool_call>\n{\"name\": \"search\", \"arguments\": {\"query\": \"Os\xE2lo\"}}\n</tool_call>");
+  ASSERT_EQ(p.tool_calls.size(), 1u);
+  EXPECT_EQ(p.content, "seen \xEF\xBF\xBD");
+  EXPECT_NO_THROW(json(p.content).dump());
+  EXPECT_NO_THROW(json(p.tool_calls[0].arguments).dump());
+  EXPECT_NE(p.tool_calls[0].arguments.find("Os\xEF\xBF\xBDlo"), std::string::npos) << p.tool_calls[0].arguments;
+}
+
 TEST(ChatTemplateTest, ParsesSeveralToolCallsAndContent) {
   const std::string text =
       "Let me look.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {\"z\": 1, \"b\": [true, null]}}\n</tool_call>\n"

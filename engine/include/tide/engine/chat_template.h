@@ -69,7 +69,7 @@ struct ParsedAssistantOutput {
 };
 
 // `text`: the generated tokens of one assistant turn, decoded (a trailing <|im_end|> or
-// <|endoftext|> is dropped).
+// <|endoftext|> is dropped). Every string it returns is valid UTF-8 (core/utf8.h ValidUtf8).
 ParsedAssistantOutput ParseAssistantOutput(std::string_view text);
 
 // The OpenAI assistant message of a parsed turn: content (null when empty and there are
