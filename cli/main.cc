@@ -102,7 +102,9 @@ int RunSwarmCommand(const Common& c, const std::string& config, orchestrator::Sw
                                               " (give --model-dir DIR, --server HOST:PORT or --policy oracle)"));
     }
     served = std::move(*opened);
-    engine_policy = std::make_shared<workers::EnginePolicy>(served->engine(), workers::EnginePolicy::Options{});
+    workers::EnginePolicy::Options po;
+    po.max_tokens = 4096;  // a coordinator's spawn call for 8 sub-agents runs past 1,000 tokens; the context bounds it
+    engine_policy = std::make_shared<workers::EnginePolicy>(served->engine(), po);
   } else if (!model_dir.empty()) {
     return Fail(InvalidArgument("--model-dir is for --policy engine without --server"));
   }

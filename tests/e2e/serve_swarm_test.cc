@@ -233,7 +233,7 @@ TEST(SwarmCliEngineTest, RunsOnAModelLoadedIntoTheProcess) {
                                                  " --items 2 --subagents 2 --max-tokens 3000 --timeout 120 --json 2>/dev/null",
                                              &status);
     ASSERT_TRUE(WIFEXITED(status)) << out;
-    const nlohmann::json run = nlohmann::json::parse(out.substr(out.rfind("\n{") == std::string::npos ? 0 : out.rfind("\n{") + 1), nullptr, false);
+    const nlohmann::json run = tide::e2e::LastJson(out);
     ASSERT_TRUE(run.is_object()) << out;
     EXPECT_GT(run.value("tokens", 0), 0) << "the model decoded every turn: " << out;
   }

@@ -179,7 +179,7 @@ TEST_F(LoadSwarmConfigTest, RepoConfigLoads) {
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_EQ(spec->world, "research");
   EXPECT_EQ(spec->task_family, "wide");
-  EXPECT_EQ(spec->policy, "oracle");
+  EXPECT_EQ(spec->policy, "engine");  // the committed default model
   EXPECT_GE(spec->max_subagents, 1);
   EXPECT_LE(spec->max_subagents, kMaxSubagentsLimit);
   EXPECT_TRUE(ValidateSwarmSpec(*spec).ok());
