@@ -9,8 +9,10 @@
 
 namespace tide {
 
-// `s` with every byte that does not start a valid UTF-8 sequence (truncated, overlong, a
-// surrogate, past U+10FFFF) replaced by U+FFFD; valid text comes back unchanged.
+// `s` with each maximal ill-formed part (a byte that starts no sequence, or the start of a
+// sequence cut short: truncated, overlong, a surrogate, past U+10FFFF) replaced by one
+// U+FFFD, as Unicode recommends and as nlohmann::json's dump() with error_handler_t::
+// replace does, so text cleaned here and text dumped there agree; valid text is unchanged.
 std::string ValidUtf8(std::string_view s);
 
 }  // namespace tide
