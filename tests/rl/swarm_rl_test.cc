@@ -57,6 +57,19 @@ class SwarmRlTest : public ::testing::Test {
     return all > 0 ? static_cast<double>(good) / all : 0.0;
   }
 
+  // 12 steps of one group of real swarms a step, rewarded with LowercaseShare.
+  static SwarmRlOptions LearnLowercase() {
+    SwarmRlOptions o;
+    o.rollout = Rollouts();
+    o.steps = 12;
+    o.tasks_per_step = 1;
+    o.optimizer.kind = engine::OptimizerKind::kAdamW;
+    o.optimizer.lr = 3e-2f;
+    o.optimizer.weight_decay = 0;
+    o.reward_fn = LowercaseShare;
+    return o;
+  }
+
   engine::Tokenizer tokenizer_;
   engine::ModelConfig config_;
 };
@@ -106,17 +119,8 @@ TEST_F(SwarmRlTest, TrainingUpdatesTheServingEngineInPlaceAndLearnsAVerifiableRe
   const auto dir = std::filesystem::temp_directory_path() / ("tide-swarm-rl-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
 
-  // Reward: the share of the coordinator's sampled tokens that are lowercase letters, a
-  // property the policy can learn from the rollouts alone.
-  SwarmRlOptions o;
-  o.rollout = Rollouts();
-  o.steps = 12;
-  o.tasks_per_step = 1;
-  o.optimizer.kind = engine::OptimizerKind::kAdamW;
-  o.optimizer.lr = 3e-2f;
-  o.optimizer.weight_decay = 0;
+  SwarmRlOptions o = LearnLowercase();
   o.save_every = 4;
-  o.reward_fn = LowercaseShare;
   Result<SwarmRlResult> r = TrainSwarmRl(engine.get(), o, dir.string());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 12u);
@@ -164,15 +168,8 @@ TEST_F(SwarmRlTest, AsynchronousCollectionTrainsOneUpdateBehindAndStillLearns) {
   auto engine = Engine(&*model);
   const auto dir = std::filesystem::temp_directory_path() / ("tide-swarm-rl-async-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  SwarmRlOptions o;
-  o.rollout = Rollouts();
-  o.steps = 12;
-  o.tasks_per_step = 1;
-  o.optimizer.kind = engine::OptimizerKind::kAdamW;
-  o.optimizer.lr = 3e-2f;
-  o.optimizer.weight_decay = 0;
+  SwarmRlOptions o = LearnLowercase();
   o.max_staleness = 1;
-  o.reward_fn = LowercaseShare;
   Result<SwarmRlResult> r = TrainSwarmRl(engine.get(), o, dir.string());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 12u);
