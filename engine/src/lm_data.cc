@@ -148,6 +148,7 @@ std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, 
   struct Bin {
     std::vector<int32_t> tokens;
     std::vector<float> weights;
+    std::vector<int32_t> units;  // sizes of the units in it, in order
   };
   std::vector<Bin> bins;
   std::multimap<size_t, size_t> by_room;  // room left -> bin
@@ -165,6 +166,7 @@ std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, 
     Bin& b = bins[bin];
     b.tokens.insert(b.tokens.end(), u.tokens.begin(), u.tokens.end());
     b.weights.insert(b.weights.end(), u.weights.begin(), u.weights.end());
+    b.units.push_back(static_cast<int32_t>(u.tokens.size()));
     if (capacity - b.tokens.size() > 1) by_room.emplace(capacity - b.tokens.size(), bin);
   }
   for (Bin& b : bins) {
@@ -175,6 +177,12 @@ std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, 
     w.inputs.assign(b.tokens.begin(), b.tokens.end() - 1);
     w.targets.assign(b.tokens.begin() + 1, b.tokens.end());
     w.weights.assign(b.weights.begin() + 1, b.weights.end());
+    // Segments over the inputs (the bin's first capacity − 1 tokens): the units, then the
+    // padding; the last one loses the token that is only a target.
+    w.segments = b.units;
+    const auto used = static_cast<size_t>(std::accumulate(b.units.begin(), b.units.end(), 0));
+    if (capacity > used) w.segments.push_back(static_cast<int32_t>(capacity - used));
+    if (--w.segments.back() == 0) w.segments.pop_back();
     if (std::any_of(w.weights.begin(), w.weights.end(), [](float x) { return x != 0.f; })) windows.push_back(std::move(w));
   }
   return windows;

@@ -53,7 +53,18 @@ Result<float> EvalLoss(ModelWeights* weights, const std::vector<LmWindow>& windo
   TIDE_ASSIGN_OR_RETURN(Model model, Model::Create(weights));
   double loss = 0, weight_sum = 0;
   for (const LmWindow& w : windows) {
-    TIDE_ASSIGN_OR_RETURN(Tensor logits, model.Forward(w.inputs));
+    std::vector<SequenceInput> documents;
+    const std::span<const int32_t> inputs(w.inputs);
+    size_t offset = 0;
+    for (const int32_t length : w.segments) {
+      if (length <= 0 || offset + static_cast<size_t>(length) > inputs.size()) {
+        return InvalidArgument("a window's segments do not fit its " + std::to_string(inputs.size()) + " inputs");
+      }
+      documents.push_back({inputs.subspan(offset, static_cast<size_t>(length)), {}, nullptr});
+      offset += static_cast<size_t>(length);
+    }
+    if (documents.empty()) documents.push_back({inputs, {}, nullptr});
+    TIDE_ASSIGN_OR_RETURN(Tensor logits, model.ForwardBatch(documents));
     loss += WeightedCrossEntropy(logits, w, &weight_sum);
   }
   if (weight_sum == 0) return InvalidArgument("no weighted tokens to evaluate");
@@ -102,7 +113,8 @@ Result<LmTrainResult> TrainLm(ModelWeights* weights, const std::vector<LmWindow>
         for (size_t t = 0; t < w.inputs.size(); ++t) {
           packed_weights.push_back(static_cast<float>((w.weights.empty() ? 1.0 : w.weights[t]) * scale));
         }
-        lengths.push_back(static_cast<int32_t>(w.inputs.size()));
+        if (w.segments.empty()) lengths.push_back(static_cast<int32_t>(w.inputs.size()));
+        else lengths.insert(lengths.end(), w.segments.begin(), w.segments.end());
         tokens += static_cast<int64_t>(w.inputs.size());
       }
       LossOptions lo;

@@ -110,6 +110,10 @@ TEST(LmDataTest, PackWholeExamplesKeepsEachExampleInOneWindow) {
   // Every example token sits in exactly one window, next to its own example's tokens.
   EXPECT_EQ(w[2].inputs, (std::vector<int32_t>{7, 99, 99, 99}));
   EXPECT_EQ(w[2].weights, (std::vector<float>{1, 0, 0, 0}));
+  // Each example (with its separator) is its own attention segment; so is the padding.
+  EXPECT_EQ(w[0].segments, (std::vector<int32_t>{4}));
+  EXPECT_EQ(w[1].segments, (std::vector<int32_t>{3, 1}));
+  EXPECT_EQ(w[2].segments, (std::vector<int32_t>{2, 2}));
 }
 
 TEST(LmDataTest, PackWholeExamplesCutsOnlyExamplesLongerThanAWindow) {
@@ -124,6 +128,8 @@ TEST(LmDataTest, PackWholeExamplesCutsOnlyExamplesLongerThanAWindow) {
   EXPECT_EQ(w[1].inputs, (std::vector<int32_t>{5, 6, 99, 99}));
   EXPECT_EQ(w[1].targets, (std::vector<int32_t>{6, 99, 99, 99}));
   EXPECT_EQ(w[1].weights, (std::vector<float>{1, 1, 0, 0}));
+  EXPECT_EQ(w[0].segments, (std::vector<int32_t>{4}));
+  EXPECT_EQ(w[1].segments, (std::vector<int32_t>{3, 1}));
 }
 
 }  // namespace

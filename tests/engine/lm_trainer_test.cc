@@ -118,6 +118,55 @@ TEST_F(LmTrainerTest, ResumesAStoppedRunExactly) {
   }
 }
 
+// A window holding two documents as segments scores each as if it were alone: no
+// attention across them and positions restarting at 0.
+TEST(LmTrainerSegmentsTest, SegmentsAttendOnlyWithinThemselves) {
+  ModelWeights w = ModelWeights::Allocate(TinyConfig());
+  w.InitRandom(5);
+  const std::vector<LmWindow> apart = ReverseWindows(2, 9);
+  LmWindow packed;
+  for (const LmWindow& a : apart) {
+    packed.inputs.insert(packed.inputs.end(), a.inputs.begin(), a.inputs.end());
+    packed.targets.insert(packed.targets.end(), a.targets.begin(), a.targets.end());
+    packed.weights.insert(packed.weights.end(), a.weights.begin(), a.weights.end());
+    packed.segments.push_back(static_cast<int32_t>(a.inputs.size()));
+  }
+  const float separate = EvalLoss(&w, apart).value();
+  EXPECT_NEAR(EvalLoss(&w, {packed}).value(), separate, 1e-5f);
+  LmWindow stream = packed;
+  stream.segments.clear();
+  EXPECT_GT(std::fabs(EvalLoss(&w, {stream}).value() - separate), 1e-4f);
+  packed.segments.back() += 1;  // no longer covers the inputs
+  EXPECT_EQ(EvalLoss(&w, {packed}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Training sees the segments too: one step on the packed window has the loss of one step
+// on the two windows apart (same per-token scale: both halves weigh the same).
+TEST_F(LmTrainerTest, TrainingKeepsSegmentsApart) {
+  const std::vector<LmWindow> apart = ReverseWindows(2, 9);
+  LmWindow packed;
+  for (const LmWindow& a : apart) {
+    packed.inputs.insert(packed.inputs.end(), a.inputs.begin(), a.inputs.end());
+    packed.targets.insert(packed.targets.end(), a.targets.begin(), a.targets.end());
+    packed.weights.insert(packed.weights.end(), a.weights.begin(), a.weights.end());
+    packed.segments.push_back(static_cast<int32_t>(a.inputs.size()));
+  }
+  LmWindow stream = packed;
+  stream.segments.clear();
+  auto first_loss = [&](const std::vector<LmWindow>& train, int batch, const std::string& name) {
+    ModelWeights w = ModelWeights::Allocate(TinyConfig());
+    w.InitRandom(5);
+    LmTrainOptions o = Options(1);
+    o.batch_windows = batch;
+    Result<LmTrainResult> r = TrainLm(&w, train, {}, o, (dir_ / name).string(), nullptr);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->first_loss : -1.f;
+  };
+  const float separate = first_loss(apart, 2, "apart");
+  EXPECT_NEAR(first_loss({packed}, 1, "packed"), separate, 1e-5f);
+  EXPECT_GT(std::fabs(first_loss({stream}, 1, "stream") - separate), 1e-4f);
+}
+
 TEST(LmScheduleTest, WarmupThenCosine) {
   LmTrainOptions o;
   o.steps = 110;

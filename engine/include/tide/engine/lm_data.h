@@ -38,6 +38,10 @@ struct LmWindow {
   std::vector<int32_t> inputs;   // seq_len tokens
   std::vector<int32_t> targets;  // seq_len tokens: inputs shifted by one
   std::vector<float> weights;    // seq_len
+  // Lengths of the independent documents the inputs hold, back to back (summing to
+  // seq_len): each attends only within itself and its positions restart at 0, as the
+  // example would be served. Empty: the window is one sequence (stream packing).
+  std::vector<int32_t> segments;
 };
 
 // Packs examples (in order) into windows; the tail shorter than a window is dropped,
@@ -53,8 +57,9 @@ struct PackStats {
 
 // Best-fit-decreasing packing of whole examples (each plus its separator) into windows;
 // the rest of a window is separator padding with weight 0. An example longer than a
-// window is cut as PackWindows would and its pieces packed like examples. Deterministic;
-// windows with no weighted target are skipped.
+// window is cut as PackWindows would and its pieces packed like examples. Each window's
+// segments are its examples (and the padding tail), so no example attends to another.
+// Deterministic; windows with no weighted target are skipped.
 std::vector<LmWindow> PackWholeExamples(const std::vector<LmExample>& examples, int seq_len, int32_t separator,
                                         PackStats* stats = nullptr);
 
