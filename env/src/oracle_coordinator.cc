@@ -165,7 +165,7 @@ workers::Message SpawnFor(const std::vector<std::string>& entities, const WideTa
   for (const std::vector<std::string>& group : SplitGroups(entities, groups)) {
     workers::SubagentTask t;
     t.name = "researcher-" + std::to_string(first_index + static_cast<int>(tasks.size()));
-    t.instructions = FormatWideTask(group, task.columns) + "\n\n" + kOracleResearcherGuidance;
+    t.instructions = FormatWideSubtask(group, task.columns);
     t.tools = tools;
     tasks.push_back(std::move(t));
   }
@@ -186,7 +186,7 @@ std::vector<std::string> MissingEntities(const WideTaskSpec& task, const std::ma
 workers::ToolCall AssignCall(int turn, size_t k, const std::string& agent, const std::vector<std::string>& entities,
                              const WideTaskSpec& task) {
   return {"call_" + std::to_string(turn) + "_" + std::to_string(k), workers::kAssignTaskTool,
-          workers::AssignArguments({agent, FormatWideTask(entities, task.columns)}).dump()};
+          workers::AssignArguments({agent, FormatWideSubtask(entities, task.columns)}).dump()};
 }
 
 // create_subagent + assign_task: the first turn creates one researcher per group and, in

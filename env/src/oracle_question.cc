@@ -232,7 +232,7 @@ Result<workers::Message> CoordinatorTurn(const QuestionSpec& q, const std::strin
         std::vector<std::string> part(missing.begin() + static_cast<std::ptrdiff_t>(begin),
                                       missing.begin() + static_cast<std::ptrdiff_t>(end));
         tasks.push_back({"researcher-" + std::to_string(turn) + "-" + std::to_string(g + 1),
-                         FormatWideTask(part, {q.attribute}) + "\n\n" + kOracleResearcherGuidance,
+                         FormatWideSubtask(part, {q.attribute}),
                          {kSearchToolName, kOpenToolName}});
       }
     } else {

@@ -34,15 +34,28 @@ size_t FindHeader(const std::vector<std::string>& lines, const std::string& word
 
 }  // namespace
 
-std::string FormatWideTask(const std::vector<std::string>& entities, const std::vector<std::string>& columns) {
-  std::string out = "Find the columns below for each of the " + std::to_string(entities.size()) +
-                    " entities listed.\n\nColumns (" + std::to_string(columns.size()) + "):\n";
+namespace {
+
+std::string WideLists(const std::vector<std::string>& entities, const std::vector<std::string>& columns) {
+  std::string out = "Columns (" + std::to_string(columns.size()) + "):\n";
   for (const std::string& c : columns) {
     const AttributeInfo* info = FindResearchAttribute(c);
     out += "- " + c + (info ? ": " + info->description : "") + "\n";
   }
   out += "\nEntities (" + std::to_string(entities.size()) + "):\n";
   for (size_t i = 0; i < entities.size(); ++i) out += std::to_string(i + 1) + ". " + entities[i] + "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string FormatWideSubtask(const std::vector<std::string>& entities, const std::vector<std::string>& columns) {
+  return WideLists(entities, columns) + "\nAnswer with a ```json array of one object per entity (\"entity\" and the columns).";
+}
+
+std::string FormatWideTask(const std::vector<std::string>& entities, const std::vector<std::string>& columns) {
+  std::string out = "Find the columns below for each of the " + std::to_string(entities.size()) +
+                    " entities listed.\n\n" + WideLists(entities, columns);
   out +=
       "\nAnswer with a JSON array in a ```json block: one object per entity, with the key \"entity\" (the "
       "name exactly as listed) and one key per column. Use JSON numbers for integer and number columns, "

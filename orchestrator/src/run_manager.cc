@@ -337,7 +337,7 @@ void RunManager::Execute(std::shared_ptr<Active> run) {
     context.journal = run->journal.get();
     Swarm swarm(spec, context);
     Result<tide::v1::RunResult> r = swarm.Run();
-    if (r.ok()) result = *r;
+    result = r.ok() ? *r : swarm.spent();  // a failed run still reports what it spent
     status = r.status();
   }
   // A journal that failed raised the cancel flag: the run failed, it was not cancelled.

@@ -126,6 +126,19 @@ Result<tide::v1::RunResult> Swarm::Run() {
   counters_ = crew.counters();
   counters_.tool_errors += outcome.tool_errors;
   counters_.tool_timeouts += outcome.tool_timeouts;
+  spent_.set_subagents(counters_.subagents);
+  spent_.set_finished_subagents(counters_.finished_subagents);
+  spent_.set_tool_calls(outcome.tool_calls + counters_.subagent_tool_calls);
+  spent_.set_total_steps(outcome.steps + counters_.subagent_steps);
+  // Kimi K2.5's latency measure: each coordinator step, plus the slowest sub-agent of each
+  // stage (coordinator turn) that started any.
+  spent_.set_critical_steps(outcome.steps + counters_.stage_critical_steps);
+  workers::Usage usage = outcome.usage;
+  usage += counters_.usage;
+  spent_.mutable_usage()->set_prompt_tokens(usage.prompt_tokens);
+  spent_.mutable_usage()->set_completion_tokens(usage.completion_tokens);
+  spent_.mutable_usage()->set_total_tokens(usage.total());
+  spent_.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (Status s = crew.failure(); !s.ok()) return s.WithContext("storing the run's events failed");
   TIDE_RETURN_IF_ERROR(finished);
   if (watchdog.hit()) {
@@ -135,24 +148,12 @@ Result<tide::v1::RunResult> Swarm::Run() {
   if (outcome.end != workers::AgentEnd::kFinished) return outcome.error;
 
   const env::Verdict verdict = episode->Verify(outcome.result);
-  tide::v1::RunResult result;
+  tide::v1::RunResult result = spent_;
   result.set_reward(verdict.reward);
   result.set_item_f1(verdict.item_f1);
   result.set_success(verdict.success);
-  result.set_subagents(counters_.subagents);
-  result.set_tool_calls(outcome.tool_calls + counters_.subagent_tool_calls);
-  result.set_total_steps(outcome.steps + counters_.subagent_steps);
-  // Kimi K2.5's latency measure: each coordinator step, plus the slowest sub-agent of each
-  // stage (coordinator turn) that started any.
-  result.set_critical_steps(outcome.steps + counters_.stage_critical_steps);
-  workers::Usage usage = outcome.usage;
-  usage += counters_.usage;
-  result.mutable_usage()->set_prompt_tokens(usage.prompt_tokens);
-  result.mutable_usage()->set_completion_tokens(usage.completion_tokens);
-  result.mutable_usage()->set_total_tokens(usage.total());
   result.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   result.set_answer_json(outcome.result);
-  result.set_finished_subagents(counters_.finished_subagents);
   result.set_verdict_json(verdict.details.dump());
   TIDE_LOG(Info) << "swarm finished: item_f1=" << verdict.item_f1 << " subagents=" << counters_.subagents
                  << " tool_errors=" << counters_.tool_errors << " tool_timeouts=" << counters_.tool_timeouts;

@@ -74,7 +74,8 @@ TEST(OraclePolicyTest, WithSpawnItCoordinates) {
   ASSERT_TRUE(tasks.ok());
   ASSERT_EQ(tasks->size(), 2u);
   EXPECT_EQ(ParseWideTask((*tasks)[0].instructions)->entities, (std::vector<std::string>{"A Labs", "B Works"}));
-  EXPECT_NE((*tasks)[0].instructions.find(kOracleResearcherGuidance), std::string::npos);
+  // The compact sub-task form: the lists and the answer line, nothing else.
+  EXPECT_EQ((*tasks)[0].instructions, FormatWideSubtask({"A Labs", "B Works"}, {"founder"}));
 }
 
 TEST(OraclePolicyTest, UsageCountsPreTokens) {

@@ -18,6 +18,20 @@ TEST(WideTaskTest, FormatThenParseRoundTrips) {
   EXPECT_EQ(spec->columns, columns);
 }
 
+TEST(WideTaskTest, SubtaskFormIsCompactAndParses) {
+  const std::vector<std::string> entities = {"Orvana Dynamics", "Belmi Labs"}, columns = {"founder", "colour"};
+  const std::string sub = FormatWideSubtask(entities, columns);
+  EXPECT_EQ(sub.rfind("Columns (2):\n- founder: string", 0), 0u) << sub;
+  EXPECT_NE(sub.find("- colour\n\nEntities (2):\n1. Orvana Dynamics\n2. Belmi Labs\n\nAnswer with a ```json array"),
+            std::string::npos)
+      << sub;
+  EXPECT_LT(sub.size() + 150, FormatWideTask(entities, columns).size());
+  Result<WideTaskSpec> spec = ParseWideTask(sub);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->entities, entities);
+  EXPECT_EQ(spec->columns, columns);
+}
+
 TEST(WideTaskTest, ParsesInsideOtherTextAndUnknownColumns) {
   std::string text = "Hello.\r\n\n" + FormatWideTask({"A Labs"}, {"colour"}) + "\n\nBe quick.";
   Result<WideTaskSpec> spec = ParseWideTask(text);

@@ -372,6 +372,24 @@ TEST_F(RunManagerTest, DeadlineEndsTheRunFailed) {
   ExpectWellFormedLog(StoredEvents(*id), *id, EventKind::EVENT_KIND_RUN_FAILED);
 }
 
+// A run that fails after working still reports what it spent (tokens, calls, steps).
+TEST_F(RunManagerTest, AFailedRunReportsWhatItSpent) {
+  auto m = Manager();
+  ASSERT_TRUE(m);
+  SwarmSpec spec = ResearchSpec();
+  spec.max_tokens = 2000;  // the run needs far more
+  Result<std::string> id = m->Start(spec);
+  ASSERT_TRUE(id.ok());
+  Result<tide::v1::Run> run = m->Wait(*id);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->state(), RunState::RUN_STATE_FAILED);
+  EXPECT_THAT(run->result().error(), HasSubstr("budget_exhausted"));
+  EXPECT_GE(run->result().usage().total_tokens(), 2000u);
+  EXPECT_GT(run->result().tool_calls(), 0);
+  EXPECT_GT(run->result().subagents(), 0);
+  EXPECT_GT(run->result().wall_s(), 0.0);
+}
+
 TEST_F(RunManagerTest, ConcurrentRunsKeepSeparateGaplessLogs) {
   auto m = Manager();
   ASSERT_TRUE(m);

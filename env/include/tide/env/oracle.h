@@ -7,7 +7,7 @@
 // Two roles, chosen by the tools offered:
 //  * coordinator (spawn_subagents offered): splits the entities into
 //    min(maxItems of spawn_subagents, N) contiguous balanced groups, spawns one researcher
-//    per group (instructions: FormatWideTask of the group plus guidance; tools search and
+//    per group (instructions: FormatWideSubtask of the group; tools search and
 //    open), merges the rows of their reports, spawns once more for entities still missing,
 //    then answers with the merged table;
 //  * coordinator (create_subagent + assign_task offered): the same groups, as many as the
@@ -65,7 +65,7 @@ Result<workers::Message> OracleCoordinatorTurn(const workers::PolicyRequest& req
 // come in later turns.
 Result<workers::Message> OracleResearcherTurn(const workers::PolicyRequest& request, int max_calls = 0);
 
-// The sentence of guidance the coordinator adds to each researcher's instructions.
+// The sentence of guidance in the system prompt of the researchers the coordinator creates.
 extern const char kOracleResearcherGuidance[];
 
 }  // namespace tide::env

@@ -34,6 +34,11 @@ struct WideTaskSpec {
 // objects keyed by "entity", in a ```json block).
 std::string FormatWideTask(const std::vector<std::string>& entities, const std::vector<std::string>& columns);
 
+// The compact form a coordinator hands to a sub-agent: the two lists (columns with their
+// descriptions, which say each value's format) and one line on how to answer; no opening
+// line or answer paragraph, so a spawn call for many sub-agents stays short.
+std::string FormatWideSubtask(const std::vector<std::string>& entities, const std::vector<std::string>& columns);
+
 // Reads the first "Columns (k):" and "Entities (n):" lists found in `text` (other text
 // around them is ignored). INVALID_ARGUMENT naming what is missing or malformed.
 Result<WideTaskSpec> ParseWideTask(const std::string& text);

@@ -89,11 +89,15 @@ class Swarm {
 
   // The run's counters, coordinator included (complete once Run has returned).
   const SwarmCounters& counters() const { return counters_; }
+  // What the run spent (tokens, steps, tool calls, sub-agents, wall time), also when Run
+  // failed after the coordinator started: a failed run still reports its cost. Empty before.
+  const tide::v1::RunResult& spent() const { return spent_; }
 
  private:
   SwarmSpec spec_;
   SwarmContext ctx_;
   SwarmCounters counters_;
+  tide::v1::RunResult spent_;
 };
 
 }  // namespace tide::orchestrator
