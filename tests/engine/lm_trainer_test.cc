@@ -45,6 +45,18 @@ std::vector<LmWindow> ReverseWindows(int count, uint64_t seed) {
   return out;
 }
 
+// The windows back to back in one window, each its own segment.
+LmWindow OneWindowOfSegments(const std::vector<LmWindow>& apart) {
+  LmWindow packed;
+  for (const LmWindow& a : apart) {
+    packed.inputs.insert(packed.inputs.end(), a.inputs.begin(), a.inputs.end());
+    packed.targets.insert(packed.targets.end(), a.targets.begin(), a.targets.end());
+    packed.weights.insert(packed.weights.end(), a.weights.begin(), a.weights.end());
+    packed.segments.push_back(static_cast<int32_t>(a.inputs.size()));
+  }
+  return packed;
+}
+
 class LmTrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -124,13 +136,7 @@ TEST(LmTrainerSegmentsTest, SegmentsAttendOnlyWithinThemselves) {
   ModelWeights w = ModelWeights::Allocate(TinyConfig());
   w.InitRandom(5);
   const std::vector<LmWindow> apart = ReverseWindows(2, 9);
-  LmWindow packed;
-  for (const LmWindow& a : apart) {
-    packed.inputs.insert(packed.inputs.end(), a.inputs.begin(), a.inputs.end());
-    packed.targets.insert(packed.targets.end(), a.targets.begin(), a.targets.end());
-    packed.weights.insert(packed.weights.end(), a.weights.begin(), a.weights.end());
-    packed.segments.push_back(static_cast<int32_t>(a.inputs.size()));
-  }
+  LmWindow packed = OneWindowOfSegments(apart);
   const float separate = EvalLoss(&w, apart).value();
   EXPECT_NEAR(EvalLoss(&w, {packed}).value(), separate, 1e-5f);
   LmWindow stream = packed;
@@ -144,13 +150,7 @@ TEST(LmTrainerSegmentsTest, SegmentsAttendOnlyWithinThemselves) {
 // on the two windows apart (same per-token scale: both halves weigh the same).
 TEST_F(LmTrainerTest, TrainingKeepsSegmentsApart) {
   const std::vector<LmWindow> apart = ReverseWindows(2, 9);
-  LmWindow packed;
-  for (const LmWindow& a : apart) {
-    packed.inputs.insert(packed.inputs.end(), a.inputs.begin(), a.inputs.end());
-    packed.targets.insert(packed.targets.end(), a.targets.begin(), a.targets.end());
-    packed.weights.insert(packed.weights.end(), a.weights.begin(), a.weights.end());
-    packed.segments.push_back(static_cast<int32_t>(a.inputs.size()));
-  }
+  LmWindow packed = OneWindowOfSegments(apart);
   LmWindow stream = packed;
   stream.segments.clear();
   auto first_loss = [&](const std::vector<LmWindow>& train, int batch, const std::string& name) {
