@@ -32,10 +32,6 @@ size_t FindHeader(const std::vector<std::string>& lines, const std::string& word
   return std::string::npos;
 }
 
-}  // namespace
-
-namespace {
-
 std::string WideLists(const std::vector<std::string>& entities, const std::vector<std::string>& columns) {
   std::string out = "Columns (" + std::to_string(columns.size()) + "):\n";
   for (const std::string& c : columns) {
